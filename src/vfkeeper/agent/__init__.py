@@ -1,0 +1,1 @@
+"""Host agent: the only code that touches a host (sysfs, netlink, libvirt)."""

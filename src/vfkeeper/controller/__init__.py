@@ -1,0 +1,1 @@
+"""Controller: the only owner of cluster state (REST API, services)."""

@@ -1,0 +1,136 @@
+"""The host inventory: what discovery found on one host, as immutable values.
+
+This is the document an agent reports (``PUT /v1/hosts/{name}/inventory``) and that
+``vfkeeper discover --json`` prints. Its JSON form is versioned by ``SCHEMA_VERSION`` and pinned
+by ``tests/unit/test_inventory_schema.py``; ``docs/inventory-schema.md`` documents every field.
+
+Conventions (the ones operators and Nova already use):
+
+* PCI addresses are ``dddd:bb:ss.f`` in lowercase hex.
+* ``vendor_id`` / ``product_id`` are 4 lowercase hex digits without ``0x`` (as Nova writes them).
+* GUIDs are ``0x`` + 16 lowercase hex digits (as OpenSM, ibstat and partitions.conf write them).
+* PKeys are ``0x%04x`` (the full-membership bit included, as the port's table holds it).
+* A field the host did not show, or showed in a form we could not read, is ``None``; in the
+  second case the inventory carries a :class:`ScanWarning` naming the path.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+
+DevType = Literal["type-PF", "type-VF", "type-PCI"]
+LinkType = Literal["ethernet", "infiniband"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Netdev(_Frozen):
+    """A kernel network interface of a PCI function (``/sys/bus/pci/devices/X/net/<name>``)."""
+
+    name: str
+    mac: str | None = None
+    """Ethernet MAC, or the 20-byte IPoIB hardware address for InfiniBand interfaces."""
+    mtu: int | None = None
+    operstate: str | None = None
+    speed_mbps: int | None = None
+    """``None`` when the link is down or the driver reports no speed (sysfs shows -1 or EINVAL)."""
+    link_type: LinkType | None = None
+    """From the netdev's ``type``: 1 (ARPHRD_ETHER) ethernet, 32 (ARPHRD_INFINIBAND) infiniband."""
+    dev_port: int | None = None
+    """Which port of the function this netdev is (mlx4 carries two ports on one function)."""
+
+
+class IbPort(_Frozen):
+    """One port of an InfiniBand/RDMA device (``infiniband/<dev>/ports/<n>``)."""
+
+    number: int
+    state: str | None = None
+    """As the kernel prints it, e.g. ``4: ACTIVE``."""
+    phys_state: str | None = None
+    link_layer: str | None = None
+    """``InfiniBand`` or ``Ethernet`` (RoCE)."""
+    rate: str | None = None
+    port_guid: str | None = None
+    """GID index 0's interface id, which is the port GUID on InfiniBand ports."""
+    lid: int | None = None
+    pkeys: tuple[str, ...] = ()
+    """The non-zero entries of the port's PKey table, in table order."""
+
+
+class IbDevice(_Frozen):
+    """The RDMA device of a PCI function (``mlx5_0``)."""
+
+    name: str
+    node_guid: str | None = None
+    sys_image_guid: str | None = None
+    ports: tuple[IbPort, ...] = ()
+
+
+class VfAdminGuids(_Frozen):
+    """A VF's administrative InfiniBand GUIDs, as its PF's driver exposes them
+    (``<pf>/sriov/<vf_index>/{node,port,policy}`` on mlx5)."""
+
+    node_guid: str | None = None
+    port_guid: str | None = None
+    policy: str | None = None
+
+
+class Device(_Frozen):
+    """One PCI function."""
+
+    address: str
+    vendor_id: str | None = None
+    product_id: str | None = None
+    subsystem_vendor_id: str | None = None
+    subsystem_device_id: str | None = None
+    class_code: str | None = None
+    """``0x`` + 6 hex digits, e.g. ``0x020000`` (Ethernet) or ``0x020700`` (InfiniBand)."""
+    dev_type: DevType
+    parent_addr: str | None = None
+    """For a VF, its PF's address."""
+    vf_index: int | None = None
+    """For a VF, N in the PF's ``virtfnN`` link that points at it."""
+    sriov_totalvfs: int | None = None
+    sriov_numvfs: int | None = None
+    driver: str | None = None
+    """The bound driver's name; ``None`` when unbound. ``vfio-pci`` is a driver too."""
+    bus_info: str | None = None
+    """What ``ethtool -i`` shows as bus-info: the PCI address for PCI NICs."""
+    numa_node: int | None = None
+    iommu_group: int | None = None
+    netdevs: tuple[Netdev, ...] = ()
+    link_type: LinkType | None = None
+    infiniband: IbDevice | None = None
+    vf_admin_guids: VfAdminGuids | None = None
+    is_network: bool = True
+    """False for non-network functions, which discovery lists only when asked for all."""
+
+
+class ScanWarning(_Frozen):
+    """Something discovery could not read; the field it fed is ``None``."""
+
+    path: str
+    message: str
+
+
+class HostInventory(_Frozen):
+    """Everything discovery found on one host, at one moment."""
+
+    schema_version: int = SCHEMA_VERSION
+    hostname: str
+    devices: tuple[Device, ...] = ()
+    warnings: tuple[ScanWarning, ...] = ()
+
+    def by_address(self) -> dict[str, Device]:
+        return {d.address: d for d in self.devices}
+
+    def vfs_of(self, pf_address: str) -> list[Device]:
+        """The VFs of one PF, in VF index order."""
+        vfs = [d for d in self.devices if d.parent_addr == pf_address]
+        return sorted(vfs, key=lambda d: (d.vf_index is None, d.vf_index or 0, d.address))

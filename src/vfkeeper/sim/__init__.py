@@ -1,0 +1,1 @@
+"""Simulated hardware for tests and demos: fake sysfs trees shaped on real NICs."""
