@@ -72,12 +72,12 @@ class UnsupportedVifError(VifError):
     """The ``vif_type`` x ``vnic_type`` combination is not one vfkeeper renders."""
 
     def __init__(self, vif_type: str, vnic_type: str, supported: Sequence[str]) -> None:
-        self.vif_type = vif_type
-        self.vnic_type = vnic_type
-        self.supported = tuple(supported)
+        self.vif_type = str(vif_type)
+        self.vnic_type = str(vnic_type)
+        self.supported = tuple(str(s) for s in supported)
         super().__init__(
-            f"vif_type {vif_type!r} cannot be used with vnic_type {vnic_type!r}; "
-            f"with {vif_type!r} use vnic_type {' or '.join(map(repr, self.supported))}"
+            f"vif_type {self.vif_type!r} cannot be used with vnic_type {self.vnic_type!r}; "
+            f"with {self.vif_type!r} use vnic_type {' or '.join(map(repr, self.supported))}"
         )
 
 
