@@ -1,0 +1,93 @@
+"""The database handle: one engine, read and write transactions, SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout and foreign keys on. Every write transaction on
+SQLite starts with ``BEGIN IMMEDIATE``, so it takes the database's write lock before it reads
+anything: two writers never both read "free" and then both write. On PostgreSQL, writers lock the
+rows they decide on (``SELECT ... FOR UPDATE``, see :mod:`vfkeeper.store.claims`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vfkeeper.store.errors import DatabaseUrlError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "vfkeeper_write"
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN is deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUrlError(url) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.drivername != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            raise DatabaseUrlError(url)
+        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if backend == "postgresql" and parsed.get_driver_name() == "psycopg":
+        return create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise DatabaseUrlError(url)
+
+
+class Database:
+    """The engine plus the two kinds of transaction the controller uses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (rolled back at the end)."""
+        with self._sessions() as session:
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self._sessions() as session:
+            session.connection(execution_options={WRITE_OPTION: True})
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
