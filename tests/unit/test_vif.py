@@ -239,12 +239,15 @@ def test_hostdev_network_of_vf_addresses_may_span_pfs() -> None:
     assert all(a.get("type") == "pci" for a in net.findall("forward/address"))
 
 
-@pytest.mark.parametrize(
-    ("pfs", "vfs"), [(["ens1f0", "ens2f0"], []), ([], []), (["ens1f0"], [VF])]
-)
+@pytest.mark.parametrize(("pfs", "vfs"), [(["ens1f0", "ens2f0"], []), (["ens1f0"], [VF])])
 def test_hostdev_network_needs_exactly_one_pf_or_a_vf_list(pfs: list[str], vfs: list[str]) -> None:
     with pytest.raises(VifFieldError, match="exactly one <pf> per network"):
         render_hostdev_network("physnet1", pfs, vf_addresses=vfs)
+
+
+def test_empty_hostdev_network_is_refused() -> None:
+    with pytest.raises(VifFieldError, match="is empty"):
+        render_hostdev_network("physnet1", [])
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "has space"])

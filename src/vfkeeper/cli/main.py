@@ -13,6 +13,7 @@ import typer
 from vfkeeper import __version__
 
 _COMMAND_MODULES: list[str] = [
+    "vfkeeper.cli.xml",
 ]
 
 

@@ -394,13 +394,17 @@ def render_hostdev_network(
     _check_name("network name", name, _NET_NAME, "1-64 characters without '/' or whitespace")
     vfs = [normalize_pci_address(a) for a in vf_addresses]
     pfs = list(pf_devs)
+    if not pfs and not vfs:
+        raise VifFieldError(
+            "pf_devs", f"hostdev network {name!r}", "is empty: give one PF or VF addresses"
+        )
     if len(pfs) + (1 if vfs else 0) != 1:
         raise VifFieldError(
-            "pf",
+            "pf_devs",
             f"hostdev network {name!r}",
-            f"got {len(pfs)} PF(s) and {len(vfs)} VF address(es): libvirt allows exactly one "
-            "<pf> per network, or a list of VF addresses instead; for several PFs define one "
-            "network per PF, or list their VFs",
+            f"has {len(pfs)} PF(s) and {len(vfs)} VF address(es), but libvirt allows exactly "
+            "one <pf> per network, or a list of VF addresses instead: for several PFs define "
+            "one network per PF, or list their VFs",
         )
     net = ET.Element("network")
     ET.SubElement(net, "name").text = name

@@ -1,0 +1,147 @@
+import xml.etree.ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from vfkeeper.cli.main import build_app
+
+VF = "0000:03:10.1"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_app(), ["xml", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_interface_hw_veb_direct() -> None:
+    code, out, _ = run(
+        "interface", "--vnic-type", "direct", "--vif-type", "hw_veb", "--pci-slot", VF,
+        "--mac", "FA:16:3E:11:22:33", "--vlan", "100",
+    )
+    assert code == 0
+    el = ET.fromstring(out)
+    assert el.attrib == {"type": "hostdev", "managed": "yes"}
+    assert el.find("source/address").get("slot") == "0x10"  # type: ignore[union-attr]
+    assert el.find("mac").get("address") == "fa:16:3e:11:22:33"  # type: ignore[union-attr]
+    assert el.find("vlan/tag").get("id") == "100"  # type: ignore[union-attr]
+
+
+def test_interface_macvtap_802_1qbh() -> None:
+    code, out, _ = run(
+        "interface", "--vnic-type", "macvtap", "--vif-type", "802.1qbh", "--pci-slot", VF,
+        "--netdev", "enic0v1", "--profileid", "pp-web",
+    )
+    assert code == 0
+    el = ET.fromstring(out)
+    assert el.get("type") == "direct"
+    assert el.find("source").get("dev") == "enic0v1"  # type: ignore[union-attr]
+    assert el.find("virtualport/parameters").get("profileid") == "pp-web"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("vif_type", "vnic_type", "addr"),
+    [("hostdev_physical", "direct-physical", "0000:03:00.0"), ("ib_hostdev", "direct", VF)],
+)
+def test_interface_plain_hostdevs(vif_type: str, vnic_type: str, addr: str) -> None:
+    code, out, _ = run(
+        "interface", "--vnic-type", vnic_type, "--vif-type", vif_type, "--pci-slot", addr
+    )
+    assert code == 0
+    el = ET.fromstring(out)
+    assert el.tag == "hostdev"
+    assert el.find("source/address").get("function") == "0x" + addr[-1]  # type: ignore[union-attr]
+
+
+def test_interface_on_a_hostdev_network_needs_no_pci_slot() -> None:
+    code, out, _ = run(
+        "interface", "--vnic-type", "direct", "--vif-type", "hw_veb",
+        "--hostdev-network", "physnet1", "--mac", "fa:16:3e:11:22:33",
+    )
+    assert code == 0
+    assert ET.fromstring(out).find("source").get("network") == "physnet1"  # type: ignore[union-attr]
+
+
+def test_interface_with_failover_prints_virtio_then_vf() -> None:
+    code, out, _ = run(
+        "interface", "--vnic-type", "direct", "--vif-type", "hw_veb", "--pci-slot", VF,
+        "--mac", "fa:16:3e:11:22:33", "--failover-bridge", "br-ex",
+    )
+    assert code == 0
+    first, second = ET.fromstring(f"<x>{out}</x>")
+    assert first.find("teaming").get("type") == "persistent"  # type: ignore[union-attr]
+    assert second.find("teaming").get("persistent") == "ua-failover0"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--vnic-type", "macvtap", "--vif-type", "hw_veb", "--pci-slot", VF],
+            "netdev is required",
+        ),
+        (
+            ["--vnic-type", "direct", "--vif-type", "hostdev_physical", "--pci-slot", VF],
+            "use vnic_type 'direct-physical'",
+        ),
+        (
+            ["--vnic-type", "direct", "--vif-type", "hw_veb", "--pci-slot", VF, "--vlan", "4095"],
+            "invalid VLAN id 4095: expected 1-4094",
+        ),
+        (
+            ["--vnic-type", "direct", "--vif-type", "hw_veb", "--pci-slot", VF, "--vlan", "0"],
+            "leave it unset for a flat",
+        ),
+        (
+            ["--vnic-type", "direct", "--vif-type", "802.1qbh", "--pci-slot", VF],
+            "profileid is required",
+        ),
+        (["--vnic-type", "direct", "--vif-type", "hw_veb"], "pci_address is required"),
+        (
+            ["--vnic-type", "direct", "--vif-type", "hw_veb", "--pci-slot", "0000:03:10.9"],
+            "invalid PCI address",
+        ),
+        (
+            ["--vnic-type", "direct", "--vif-type", "ib_hostdev", "--pci-slot", VF,
+             "--mac", "fa:16:3e:00:00:01"],
+            "mac cannot be set",
+        ),
+    ],
+)
+def test_invalid_interface_exits_2_with_the_reason_on_stderr(args: list[str], message: str) -> None:
+    code, out, err = run("interface", *args)
+    assert code == 2
+    assert out == ""  # nothing half-written
+    assert err.startswith("Error: ") and message in err
+
+
+def test_unknown_vif_type_is_a_usage_error() -> None:
+    code, _, _ = run("interface", "--vnic-type", "direct", "--vif-type", "ovs", "--pci-slot", VF)
+    assert code == 2
+
+
+def test_network_with_one_pf() -> None:
+    code, out, _ = run("network", "--name", "physnet1", "--pf", "ens1f0")
+    assert code == 0
+    net = ET.fromstring(out)
+    assert net.findtext("name") == "physnet1"
+    assert net.find("forward").attrib == {"mode": "hostdev", "managed": "yes"}  # type: ignore[union-attr]
+    assert [p.get("dev") for p in net.findall("forward/pf")] == ["ens1f0"]
+
+
+def test_network_with_vf_addresses() -> None:
+    code, out, _ = run("network", "--name", "pool", "--vf", VF, "--vf", "0000:04:10.1")
+    assert code == 0
+    assert len(ET.fromstring(out).findall("forward/address")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pf", "ens1f0", "--pf", "ens2f0"], "exactly one <pf> per network"),
+        ([], "is empty"),
+    ],
+)
+def test_invalid_network_exits_2(args: list[str], message: str) -> None:
+    code, out, err = run("network", "--name", "physnet1", *args)
+    assert code == 2 and out == ""
+    assert message in err
