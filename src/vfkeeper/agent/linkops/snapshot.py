@@ -1,0 +1,230 @@
+"""Snapshot before change, restore on release: VF programming with a policy.
+
+:func:`apply` reads the VF, changes only the attributes that differ from what is wanted, and
+records each changed attribute's value from *before* the change in a :class:`VfSnapshot`.
+:func:`restore` writes exactly those recorded values back, and nothing else: a VF that an
+operator tuned by hand before vfkeeper got it goes back to that tuning.
+
+Policy (docs/vf-programming.md): an attribute is **required** or **best-effort**.
+
+* A required attribute the driver refuses fails the whole apply: what this apply already
+  changed is put back first (nothing half-written), then the typed refusal is raised.
+* A best-effort attribute the driver refuses *as unsupported or out of range* is skipped, and
+  the refusal is returned in :attr:`ApplyResult.skipped` for the caller to report. Busy and
+  permission errors are never skipped: retrying or fixing privileges is the answer there.
+
+Restoring a GUID whose recorded value is unset (``None``, or zero) writes all-ones, the value
+the kernel and the Mellanox tools take as "clear".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from vfkeeper.agent.linkops.errors import (
+    LinkOpsError,
+    RestoreIncompleteError,
+    VfAttributeNotSupportedError,
+    VfRefusedError,
+    VfValueRejectedError,
+)
+from vfkeeper.agent.linkops.protocol import (
+    GUID_ATTRS,
+    ZERO_MAC,
+    LinkOps,
+    LinkState,
+    VfAttr,
+    VfConfig,
+    VfState,
+    Vlan,
+)
+from vfkeeper.domain.guid import GUID_CLEAR, parse_guid
+
+
+class Requirement(StrEnum):
+    REQUIRED = "required"
+    BEST_EFFORT = "best-effort"
+
+
+Policy = Mapping[VfAttr, Requirement]
+
+DEFAULT_POLICY: Policy = MappingProxyType(
+    {
+        VfAttr.MAC: Requirement.REQUIRED,
+        VfAttr.VLAN: Requirement.REQUIRED,
+        VfAttr.NODE_GUID: Requirement.REQUIRED,
+        VfAttr.PORT_GUID: Requirement.REQUIRED,
+        VfAttr.SPOOFCHK: Requirement.REQUIRED,
+        VfAttr.TRUST: Requirement.REQUIRED,
+        VfAttr.MIN_TX_RATE: Requirement.BEST_EFFORT,
+        VfAttr.MAX_TX_RATE: Requirement.BEST_EFFORT,
+        VfAttr.LINK_STATE: Requirement.BEST_EFFORT,
+    }
+)
+"""What the agent uses: addressing and isolation (MAC, VLAN, GUIDs, spoof check, trust) are
+required; rate limits and forced link state are best-effort."""
+
+STRICT_POLICY: Policy = MappingProxyType({attr: Requirement.REQUIRED for attr in VfAttr})
+"""Everything required: what ``vfkeeper vf set`` uses, since an operator asked for each value."""
+
+_SKIPPABLE = (VfAttributeNotSupportedError, VfValueRejectedError)
+
+
+@dataclass(frozen=True, slots=True)
+class VfSnapshot:
+    """The values a VF had before vfkeeper changed them; only changed attributes are set."""
+
+    pf: str
+    vf_index: int
+    original: VfConfig = field(default_factory=VfConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for the agent to persist across restarts."""
+        orig: dict[str, Any] = {}
+        for attr, value in self.original.items():
+            if isinstance(value, Vlan):
+                orig[attr.value] = {"id": value.id, "qos": value.qos, "proto": value.proto}
+            else:
+                orig[attr.value] = str(value) if isinstance(value, LinkState) else value
+        return {"pf": self.pf, "vf_index": self.vf_index, "original": orig}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VfSnapshot:
+        orig = dict(data.get("original", {}))
+        if "vlan" in orig:
+            orig["vlan"] = Vlan(**orig["vlan"])
+        if "link_state" in orig:
+            orig["link_state"] = LinkState(orig["link_state"])
+        return cls(str(data["pf"]), int(data["vf_index"]), VfConfig(**orig))
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    snapshot: VfSnapshot
+    changed: tuple[VfAttr, ...] = ()
+    unchanged: tuple[VfAttr, ...] = ()
+    """Already at the wanted value: not written, not recorded."""
+    skipped: tuple[VfRefusedError, ...] = ()
+    """Best-effort attributes the driver refused; report them."""
+
+
+def _groups(config: VfConfig) -> list[VfConfig]:
+    """One-attribute configs in application order; both GUIDs together (one driver rebind)."""
+    groups: list[VfConfig] = []
+    guids = [(a, v) for a, v in config.items() if a in GUID_ATTRS]
+    for attr, value in config.items():
+        if attr not in GUID_ATTRS:
+            groups.append(VfConfig.of([(attr, value)]))
+        elif attr is guids[0][0]:
+            groups.append(VfConfig.of(guids))
+    return groups
+
+
+def _unset_as_clear(guid: str) -> int:
+    """Zero ("never set") and all-ones ("cleared") both mean no administrative GUID."""
+    parsed = parse_guid(guid)
+    return GUID_CLEAR.value if parsed.is_zero else parsed.value
+
+
+def _differs(current: VfState, attr: VfAttr, wanted: object) -> bool:
+    have = current.value(attr)
+    if attr in GUID_ATTRS and isinstance(have, str) and isinstance(wanted, str):
+        return _unset_as_clear(have) != _unset_as_clear(wanted)
+    return bool(have != wanted)
+
+
+_UNREPORTED: dict[VfAttr, object] = {
+    VfAttr.MAC: ZERO_MAC,
+    VfAttr.VLAN: Vlan(),
+    VfAttr.NODE_GUID: GUID_CLEAR.canonical,
+    VfAttr.PORT_GUID: GUID_CLEAR.canonical,
+    VfAttr.SPOOFCHK: True,
+    VfAttr.TRUST: False,
+    VfAttr.LINK_STATE: LinkState.AUTO,
+    VfAttr.MIN_TX_RATE: 0,
+    VfAttr.MAX_TX_RATE: 0,
+}
+"""What to record for an attribute the driver does not report: the value that clears it
+(all-ones for GUIDs) or the kernel drivers' default."""
+
+
+def _recorded(attr: VfAttr, value: object) -> object:
+    if value is None:
+        return _UNREPORTED[attr]
+    if attr in GUID_ATTRS and parse_guid(str(value)).is_zero:
+        return GUID_CLEAR.canonical
+    return value
+
+
+def _merge(original: dict[str, Any], previous: VfSnapshot | None) -> VfConfig:
+    if previous is not None:
+        for attr, value in previous.original.items():
+            original[attr.value] = value  # the first recorded value wins
+    return VfConfig(**original)
+
+
+def apply(
+    ops: LinkOps,
+    pf: str,
+    vf_index: int,
+    wanted: VfConfig,
+    *,
+    policy: Policy = DEFAULT_POLICY,
+    previous: VfSnapshot | None = None,
+) -> ApplyResult:
+    """Program ``wanted`` onto a VF, recording originals; see the module docstring.
+
+    ``previous`` is the snapshot of an earlier apply to the same VF (e.g. after an agent
+    restart): values it recorded stay the originals, so a re-apply never forgets them.
+    """
+    current = ops.get_vf(pf, vf_index)
+    original: dict[str, Any] = {}
+    changed: list[VfAttr] = []
+    unchanged: list[VfAttr] = []
+    skipped: list[VfRefusedError] = []
+    for group in _groups(wanted):
+        todo = [(a, v) for a, v in group.items() if _differs(current, a, v)]
+        unchanged.extend(a for a in group.attrs() if a not in dict(todo))
+        if not todo:
+            continue
+        try:
+            ops.set_vf(pf, vf_index, VfConfig.of(todo))
+        except VfRefusedError as refused:
+            attr = VfAttr(refused.attribute)
+            if isinstance(refused, _SKIPPABLE) and policy.get(attr) is Requirement.BEST_EFFORT:
+                skipped.append(refused)
+                continue
+            _roll_back(ops, VfSnapshot(pf, vf_index, VfConfig(**original)), refused)
+            raise
+        for attr, _ in todo:
+            original[attr.value] = _recorded(attr, current.value(attr))
+            changed.append(attr)
+    snapshot = VfSnapshot(pf, vf_index, _merge(original, previous))
+    return ApplyResult(snapshot, tuple(changed), tuple(unchanged), tuple(skipped))
+
+
+def _roll_back(ops: LinkOps, partial: VfSnapshot, cause: LinkOpsError) -> None:
+    try:
+        restore(ops, partial)
+    except RestoreIncompleteError as incomplete:
+        raise incomplete from cause
+
+
+def restore(ops: LinkOps, snapshot: VfSnapshot) -> None:
+    """Write every recorded value back. Each attribute is tried even if another fails; then
+    :class:`RestoreIncompleteError` lists what could not be restored."""
+    failures: list[LinkOpsError] = []
+    restored: list[str] = []
+    for group in _groups(snapshot.original):
+        try:
+            ops.set_vf(snapshot.pf, snapshot.vf_index, group)
+        except LinkOpsError as failed:
+            failures.append(failed)
+            continue
+        restored.extend(a.value for a in group.attrs())
+    if failures:
+        raise RestoreIncompleteError(snapshot.pf, snapshot.vf_index, failures, restored)
