@@ -16,7 +16,10 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -85,3 +88,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'vfkeeper.sqlite'}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     return cluster.new_database()
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """httpx's ASGI transport, usable from a synchronous ``httpx.Client``: the API tests and
+    the CLI tests drive the app in-process through it (no server, no ports)."""
+
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def run() -> httpx.Response:
+            response = await self._inner.handle_async_request(request)
+            body = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+        return anyio.run(run)
+
+
+@pytest.fixture
+def asgi_transport() -> type[SyncASGITransport]:
+    """The class of the in-process transport: ``httpx.Client(transport=asgi_transport(app))``."""
+    return SyncASGITransport

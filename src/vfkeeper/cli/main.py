@@ -14,6 +14,8 @@ from vfkeeper import __version__
 
 _COMMAND_MODULES: list[str] = [
     "vfkeeper.cli.xml",
+    "vfkeeper.cli.serve",
+    "vfkeeper.cli.token",
 ]
 
 

@@ -72,10 +72,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only transaction (rolled back at the end)."""
+        """A read-only transaction; closing the session ends it without a commit, and the objects
+        read stay usable (detached, with what was loaded)."""
         with self._sessions() as session:
             yield session
-            session.rollback()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

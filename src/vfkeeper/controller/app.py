@@ -1,0 +1,55 @@
+"""The controller's composition root: ``create_app(settings)`` builds everything once and passes
+it down; there are no module-level singletons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from vfkeeper import __version__
+from vfkeeper.controller import handlers, specs
+from vfkeeper.controller.addresses import AddressPools
+from vfkeeper.controller.auth import Auth
+from vfkeeper.controller.context import Context
+from vfkeeper.controller.routes import hosts
+from vfkeeper.controller.settings import ControllerSettings
+from vfkeeper.store import migrate
+from vfkeeper.store.database import Database
+from vfkeeper.store.models import utcnow
+
+ROUTERS = (hosts,)
+
+
+def create_app(
+    settings: ControllerSettings,
+    *,
+    database: Database | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    seed: int | None = None,
+) -> FastAPI:
+    """The FastAPI app for ``settings``. Upgrades the database schema to head first.
+
+    ``database``, ``clock`` and ``seed`` (for the MAC/GUID draws) are for tests and benchmarks.
+    """
+    db = database or Database(settings.db_url)
+    migrate.upgrade(db.engine)
+    ctx = Context(
+        settings=settings,
+        db=db,
+        auth=Auth(db, enabled=settings.auth),
+        addresses=AddressPools.from_settings(settings.mac_prefix, settings.guid_range, seed),
+        matcher_for=specs.matcher_for,
+        clock=clock,
+    )
+    app = FastAPI(
+        title="vfkeeper",
+        version=__version__,
+        description="SR-IOV and InfiniBand VF passthrough as a managed service.",
+    )
+    handlers.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router(ctx))
+    app.state.ctx = ctx
+    return app

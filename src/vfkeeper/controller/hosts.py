@@ -1,0 +1,189 @@
+"""Hosts: inventory intake, device rows, enable/disable, agent liveness, the interfaces view.
+
+An inventory PUT replaces the host's device rows with what the agent saw. A device that has
+vanished (or that no device spec selects any more) but is held by an allocation is kept, marked
+with a ``problem``, and reported: the allocation stays valid until its instance is deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vfkeeper.controller.errors import InvalidInputError, NotFoundError
+from vfkeeper.domain import inventory as inv
+from vfkeeper.store.models import Allocation, Device, Host, utcnow
+
+ACCEPTED_SCHEMA_VERSIONS = (inv.SCHEMA_VERSION,)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the device specs make of one device: its physical network and tags."""
+
+    physical_network: str
+    tags: dict[str, str]
+
+
+class Matcher(Protocol):
+    """The device specs in force on one host."""
+
+    def assign(self, device: inv.Device) -> Assignment | None:
+        """The device's assignment, or ``None`` when no spec selects it."""
+
+
+def parse_inventory(name: str, document: Any) -> inv.HostInventory:
+    """Validate an agent's inventory document for host ``name``."""
+    if not isinstance(document, dict):
+        raise InvalidInputError("body", "the inventory must be a JSON object")
+    version = document.get("schema_version")
+    if version not in ACCEPTED_SCHEMA_VERSIONS:
+        accepted = ", ".join(map(str, ACCEPTED_SCHEMA_VERSIONS))
+        raise InvalidInputError(
+            "schema_version",
+            f"inventory schema version {version!r} is not accepted (accepted: {accepted}); "
+            "run an agent of a matching vfkeeper version",
+            {"given": version, "accepted": list(ACCEPTED_SCHEMA_VERSIONS)},
+        )
+    try:
+        inventory = inv.HostInventory.model_validate(document)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['message']}" for e in errors[:5])
+        raise InvalidInputError("inventory", where, {"errors": errors}) from exc
+    if inventory.hostname != name:
+        raise InvalidInputError(
+            "hostname",
+            f"the inventory is for host {inventory.hostname!r} but was sent to {name!r}; "
+            f"PUT it to /v1/hosts/{inventory.hostname}/inventory",
+        )
+    return inventory
+
+
+def get_host(session: Session, name: str, *, lock: bool = False) -> Host:
+    stmt = select(Host).where(Host.name == name)
+    host = session.scalar(stmt.with_for_update() if lock else stmt)
+    if host is None:
+        raise NotFoundError("host", name, "an agent registers its host by sending its inventory")
+    return host
+
+
+def allocated_device_ids(session: Session, host_id: int) -> set[int]:
+    return set(session.scalars(select(Allocation.device_id).where(Allocation.host_id == host_id)))
+
+
+def _fill(row: Device, device: inv.Device, assignment: Assignment | None) -> None:
+    row.dev_type = device.dev_type
+    row.parent_addr = device.parent_addr
+    row.vf_index = device.vf_index
+    row.vendor_id = device.vendor_id
+    row.product_id = device.product_id
+    row.numa_node = device.numa_node
+    row.physical_network = assignment.physical_network if assignment else None
+    row.tags = dict(assignment.tags) if assignment else {}
+    row.present = True
+    row.problem = None
+
+
+def sync_devices(
+    session: Session, host: Host, inventory: inv.HostInventory, matcher: Matcher
+) -> list[dict[str, Any]]:
+    """Make the host's device rows match ``inventory`` under ``matcher``.
+
+    Returns the in-use devices that are no longer usable (kept, with a ``problem``)."""
+    rows = {d.address: d for d in session.scalars(select(Device).where(Device.host_id == host.id))}
+    in_use = allocated_device_ids(session, host.id)
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for device in inventory.devices:
+        seen.add(device.address)
+        assignment = matcher.assign(device)
+        row = rows.get(device.address)
+        if row is None:
+            row = Device(host_id=host.id, address=device.address)
+            session.add(row)
+        elif row.id in in_use and (assignment is None or
+                                   assignment.physical_network != row.physical_network):
+            row.present = True
+            row.problem = "no device spec selects it for its physical network any more"
+            kept.append(_kept(host, row))
+            continue
+        _fill(row, device, assignment)
+    for address, row in rows.items():
+        if address in seen:
+            continue
+        if row.id in in_use:
+            row.present = False
+            row.problem = "no longer in the host's inventory"
+            kept.append(_kept(host, row))
+        else:
+            session.delete(row)
+    return kept
+
+
+def _kept(host: Host, row: Device) -> dict[str, Any]:
+    return {"host": host.name, "address": row.address, "problem": row.problem,
+            "action": "kept for its allocation; it is released when the instance is deleted"}
+
+
+def store_inventory(
+    session: Session, name: str, document: Any, matcher_for: MatcherFactory
+) -> tuple[Host, list[dict[str, Any]]]:
+    """The whole inventory PUT: validate, create the host if new, sync its devices."""
+    inventory = parse_inventory(name, document)
+    host = session.scalar(select(Host).where(Host.name == name).with_for_update())
+    if host is None:
+        host = Host(name=name, enabled=True, generation=0)
+        session.add(host)
+        session.flush()
+    now = utcnow()
+    host.inventory = inventory.model_dump(mode="json")
+    host.inventory_schema_version = inventory.schema_version
+    host.inventory_updated_at = now
+    host.last_seen_at = now
+    kept = sync_devices(session, host, inventory, matcher_for(session, name))
+    session.flush()
+    return host, kept
+
+
+class MatcherFactory(Protocol):
+    def __call__(self, session: Session, host: str) -> Matcher: ...
+
+
+def agent_alive(host: Host, now: datetime, timeout_s: float) -> bool:
+    seen = host.last_seen_at
+    if seen is None:
+        return False
+    if seen.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
+        seen = seen.replace(tzinfo=now.tzinfo)
+    return now - seen <= timedelta(seconds=timeout_s)
+
+
+def interfaces(host: Host) -> list[dict[str, Any]]:
+    """Every NIC of the host, one row per netdev, as Fuel's node-interface API listed them."""
+    if host.inventory is None:
+        return []
+    inventory = inv.HostInventory.model_validate(host.inventory)
+    rows: list[dict[str, Any]] = []
+    for device in inventory.devices:
+        for netdev in device.netdevs:
+            rows.append({
+                "name": netdev.name,
+                "mac": netdev.mac,
+                "bus_info": device.bus_info or device.address,
+                "driver": device.driver,
+                "pci_address": device.address,
+                "dev_type": device.dev_type,
+                "parent_pf": device.parent_addr,
+                "link_type": netdev.link_type or device.link_type,
+                "numa_node": device.numa_node,
+                "mtu": netdev.mtu,
+                "state": netdev.operstate,
+                "current_speed_mbps": netdev.speed_mbps,
+            })
+    return rows

@@ -1,0 +1,82 @@
+"""``/v1/hosts``: inventory intake, host views, enable/disable, interfaces, heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from vfkeeper.controller import hosts
+from vfkeeper.controller.auth import require_admin, require_host_access, require_viewer
+from vfkeeper.controller.context import Context
+from vfkeeper.controller.views import host_view
+from vfkeeper.store.models import Host
+
+
+class HostPatch(BaseModel):
+    enabled: bool | None = None
+    disabled_reason: str | None = Field(default=None, max_length=1024)
+
+
+class InventoryAccepted(BaseModel):
+    host: str
+    devices: int
+    generation: int
+    in_use_devices_kept: list[dict[str, Any]]
+
+
+def router(ctx: Context) -> APIRouter:
+    r = APIRouter(prefix="/v1/hosts", tags=["hosts"])
+    viewer = require_viewer(ctx.auth)
+
+    @r.get("", dependencies=[viewer])
+    def list_hosts() -> list[dict[str, Any]]:
+        now = ctx.clock()
+        with ctx.db.read() as s:
+            rows = s.scalars(select(Host).order_by(Host.name)).all()
+            return [host_view(s, h, now, ctx.settings.agent_timeout_s, detail=False) for h in rows]
+
+    @r.get("/{name}", dependencies=[require_host_access(ctx.auth, "read", write=False)])
+    def show_host(name: str) -> dict[str, Any]:
+        with ctx.db.read() as s:
+            host = hosts.get_host(s, name)
+            return host_view(s, host, ctx.clock(), ctx.settings.agent_timeout_s, detail=True)
+
+    @r.get("/{name}/interfaces",
+           dependencies=[require_host_access(ctx.auth, "read", write=False)])
+    def host_interfaces(name: str) -> list[dict[str, Any]]:
+        with ctx.db.read() as s:
+            return hosts.interfaces(hosts.get_host(s, name))
+
+    @r.put("/{name}/inventory",
+           dependencies=[require_host_access(ctx.auth, "write the inventory", write=True)])
+    def put_inventory(name: str, document: Any = Body(...)) -> InventoryAccepted:
+        """Store the discovery document (``vfkeeper discover --json``) of host ``name``."""
+        with ctx.db.write() as s:
+            host, kept = hosts.store_inventory(s, name, document, ctx.matcher_for)
+            count = len(host.inventory["devices"]) if host.inventory else 0
+            return InventoryAccepted(host=name, devices=count, generation=host.generation,
+                                     in_use_devices_kept=kept)
+
+    @r.post("/{name}/heartbeat", status_code=204,
+            dependencies=[require_host_access(ctx.auth, "heartbeat", write=True)])
+    def heartbeat(name: str) -> None:
+        with ctx.db.write() as s:
+            hosts.get_host(s, name).last_seen_at = ctx.clock()
+
+    @r.patch("/{name}",
+             dependencies=[require_admin(ctx.auth, "enable or disable hosts")])
+    def patch_host(name: str, patch: HostPatch) -> dict[str, Any]:
+        """Enable or disable a host for scheduling (instances on it are not touched)."""
+        with ctx.db.write() as s:
+            host = hosts.get_host(s, name, lock=True)
+            if patch.enabled is not None:
+                host.enabled = patch.enabled
+                host.disabled_reason = None if patch.enabled else patch.disabled_reason
+            s.flush()
+            return host_view(s, host, ctx.clock(), ctx.settings.agent_timeout_s, detail=True)
+
+    return r
+

@@ -1,0 +1,56 @@
+"""The controller's settings (``docs/configuration.md`` § Controller documents each one)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vfkeeper.controller.addresses import parse_guid_range, parse_mac_prefix
+
+DEFAULT_DB_URL = "sqlite:///vfkeeper.sqlite"
+DEFAULT_LISTEN = "127.0.0.1:8470"
+DEFAULT_MAC_PREFIX = "02:76:66"
+DEFAULT_GUID_RANGE = "0x0276660000000001-0x027666fffffffffe"
+
+
+class ControllerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db_url: str = DEFAULT_DB_URL
+    listen: str = DEFAULT_LISTEN
+    auth: bool = True
+    """False only with ``--insecure-no-auth``: every request is treated as admin."""
+    mac_prefix: str = DEFAULT_MAC_PREFIX
+    guid_range: str = DEFAULT_GUID_RANGE
+    agent_timeout_s: float = Field(default=90.0, gt=0)
+    """An agent not heard from for this long counts as dead; its host gets no new instances."""
+    weigher: Literal["pack", "spread"] = "pack"
+    claim_attempts: int = Field(default=8, ge=1)
+    """How often a boot re-schedules after losing a race for the devices it picked."""
+
+    @field_validator("mac_prefix")
+    @classmethod
+    def _mac_prefix(cls, value: str) -> str:
+        parse_mac_prefix(value)
+        return value
+
+    @field_validator("guid_range")
+    @classmethod
+    def _guid_range(cls, value: str) -> str:
+        parse_guid_range(value)
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8470`` for IPv6) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"listen address {value!r} is not HOST:PORT (e.g. 127.0.0.1:8470)")
+    return host.strip("[]"), int(port)

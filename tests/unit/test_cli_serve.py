@@ -1,0 +1,41 @@
+"""``vfkeeper serve`` option handling (the server itself is exercised in-process by the API
+tests)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from vfkeeper.cli.main import build_app
+from vfkeeper.cli.serve import settings_from_options
+
+_OK = {"db": "sqlite:///x.sqlite", "listen": "127.0.0.1:8470", "insecure_no_auth": False,
+       "mac_prefix": "02:76:66", "guid_range": "0x1-0x2", "agent_timeout": 90.0,
+       "weigher": "pack"}
+
+
+def test_defaults_keep_authentication_on() -> None:
+    assert settings_from_options(**_OK).auth is True  # type: ignore[arg-type]
+    assert settings_from_options(**{**_OK, "insecure_no_auth": True}).auth is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("mac_prefix", "03:00:00", "multicast"),
+        ("mac_prefix", "00:16:3e", "locally administered"),
+        ("guid_range", "0x0-0x10", "includes 0 or all-ones"),
+        ("guid_range", "0x10-0x1", "LOW <= HIGH"),
+        ("listen", "8470", "HOST:PORT"),
+    ],
+)
+def test_bad_settings_are_usage_errors_that_say_why(option: str, value: str, says: str) -> None:
+    with pytest.raises(typer.BadParameter, match=says):
+        settings_from_options(**{**_OK, option: value})  # type: ignore[arg-type]
+
+
+def test_serve_is_documented_in_help() -> None:
+    result = CliRunner().invoke(build_app(), ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--insecure-no-auth" in result.output and "--listen" in result.output
