@@ -14,8 +14,9 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from nova import exception  # noqa: E402
 from nova.pci import utils, whitelist  # noqa: E402
+
+from nova import exception  # noqa: E402
 
 
 def install_host(host):
