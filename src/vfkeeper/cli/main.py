@@ -16,6 +16,8 @@ _COMMAND_MODULES: list[str] = [
     "vfkeeper.cli.xml",
     "vfkeeper.cli.serve",
     "vfkeeper.cli.token",
+    "vfkeeper.cli.spec",
+    "vfkeeper.cli.pools",
 ]
 
 
