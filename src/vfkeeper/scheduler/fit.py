@@ -1,0 +1,219 @@
+"""Does an instance fit on one host, and with which pools?
+
+Two levels, both pure and independent of how many devices a pool holds:
+
+* :func:`deficit` — a counting check per (physical network, device type) group over the pools of
+  some NUMA nodes. Pools of different groups never share a device, and the trust tags split a
+  group into two disjoint classes, so these three inequalities (Hall's condition) are exactly
+  "the group's devices can be matched", *ignoring PF/VF exclusivity*.
+* :func:`find_assignment` — an actual assignment of every PCI request to pools that honours the
+  free counts *and* PF/VF exclusivity inside the placement: a PF handed out whole makes its VFs
+  unavailable, a VF handed out makes its PF unavailable. PF requests are placed first (each takes
+  one whole PF pool); VF requests are then filled greedily, most constrained (trust-tagged) first,
+  from the pools whose PF was not taken. When a PF candidate is the parent of a VF candidate the
+  PF choice matters, and the search tries PF combinations (bounded by :data:`PF_SEARCH_BUDGET`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from vfkeeper.scheduler.model import DevType, HostView, PoolView
+from vfkeeper.scheduler.state import Assignment, DecisionState, Demand, Target
+
+PF_SEARCH_BUDGET = 4096
+"""PF combinations tried on one host per target before the host is declared not to fit."""
+
+
+def noun(n: int, dev_type: DevType) -> str:
+    """``VF`` or ``VFs`` (``PF``/``PFs``) for a count of ``n``."""
+    word = "VF" if dev_type == "type-VF" else "PF"
+    return word if n == 1 else word + "s"
+
+
+def plural(n: int, dev_type: DevType, qualifier: str = "") -> str:
+    """``1 VF``, ``2 trusted VFs``, ``0 PFs``."""
+    q = f"{qualifier} " if qualifier else ""
+    return f"{n} {q}{noun(n, dev_type)}"
+
+
+def group_free(
+    host: HostView, demand: Demand, allowed: frozenset[int | None] | None
+) -> tuple[int, int]:
+    """Free (trusted, untrusted) devices of ``demand``'s group on the NUMA nodes ``allowed``."""
+    if allowed is None:
+        return host.group_total.get(demand.key, (0, 0))
+    trusted = untrusted = 0
+    for node, t, u in host.group_numa.get(demand.key, ()):
+        if node in allowed:
+            trusted += t
+            untrusted += u
+    return trusted, untrusted
+
+
+def deficit(host: HostView, demand: Demand, allowed: frozenset[int | None] | None) -> str | None:
+    """Why ``demand`` cannot be met from the pools on ``allowed`` nodes, or ``None`` if it can.
+
+    The text has no physnet prefix and no NUMA suffix; callers add those.
+    """
+    dev_type = demand.key[1]
+    trusted, untrusted = group_free(host, demand, allowed)
+    if demand.trusted > trusted:
+        return f"{plural(demand.trusted, dev_type, 'trusted')} asked, {trusted} free trusted"
+    if demand.untrusted > untrusted:
+        return (
+            f"{plural(demand.untrusted, dev_type, 'untrusted')} asked, {untrusted} free untrusted"
+        )
+    free = trusted + untrusted
+    if demand.total > free:
+        if free == 0 and demand.total == 1:
+            return f"0 free {noun(0, dev_type)}"
+        return f"{plural(demand.total, dev_type)} asked, {free} free"
+    return None
+
+
+def capped_counts(host: HostView, state: DecisionState) -> tuple[object, ...]:
+    """What the NUMA and exclusivity filters can see of ``host``: its NUMA nodes and the pools
+    of the groups the request asks for, free counts capped at what the group asks. No
+    assignment takes more than the group asks from one pool, and a deficit only arises when
+    every pool has less than that, so the cap changes neither verdicts nor their texts."""
+    pools = host.pools
+    parts: list[object] = [host.nodes]
+    for d in state.demands:
+        cap = d.total
+        parts.append(d.key)
+        for i in host.group_pools.get(d.key, ()):
+            p = pools[i]
+            parts.append((i, p.parent_pf, p.numa_node, p.trusted, min(p.free, cap)))
+    return tuple(parts)
+
+
+def counts_fit(state: DecisionState, host: HostView, allowed: frozenset[int | None] | None) -> bool:
+    """Every group's counts can be met from ``allowed`` nodes (PF/VF exclusivity aside)."""
+    return all(deficit(host, d, allowed) is None for d in state.demands)
+
+
+# --- the assignment search ---------------------------------------------------------------------
+
+
+def _rank(pool: PoolView, node: int | None) -> int:
+    if node is None or pool.numa_node == node:
+        return 0
+    return 1 if pool.numa_node is None else 2
+
+
+def _candidates(state: DecisionState, host: HostView, target: Target) -> list[list[int]]:
+    """Per PCI request, the indices of the host pools it may use, in preference order."""
+    order = state.weigher.pool_order
+    pools = host.pools
+    allowed = target.allowed
+    out: list[list[int]] = []
+    for gkey, trusted in state.req_keys:
+        idx = [
+            i
+            for i in host.group_pools.get(gkey, ())
+            if (allowed is None or pools[i].numa_node in allowed)
+            and (trusted is None or pools[i].trusted is trusted)
+        ]
+        if len(idx) > 1:
+            idx.sort(key=lambda i: (_rank(pools[i], target.node), order(pools[i])))
+        out.append(idx)
+    return out
+
+
+def _greedy(
+    pools: Sequence[PoolView],
+    requests: Sequence[tuple[int, int]],
+    cands: Sequence[Sequence[int]],
+    blocked: frozenset[str],
+    used: dict[int, int],
+) -> list[tuple[int, int, int]] | None:
+    """Fill ``(request index, count)`` pairs in order from their candidates, skipping pools whose
+    ``parent_pf`` is ``blocked``. ``used`` is updated in place."""
+    out: list[tuple[int, int, int]] = []
+    for r, count in requests:
+        need = count
+        for i in cands[r]:
+            pool = pools[i]
+            left = pool.free - used.get(i, 0)
+            if left <= 0 or pool.parent_pf in blocked:
+                continue
+            take = min(left, need)
+            used[i] = used.get(i, 0) + take
+            out.append((r, i, take))
+            need -= take
+            if need == 0:
+                break
+        if need:
+            return None
+    return out
+
+
+def _pf_choices(
+    pools: Sequence[PoolView], units: Sequence[int], cands: Sequence[Sequence[int]]
+) -> Iterator[tuple[int, ...]]:
+    """Every way to give each PF unit (a request index, repeated ``count`` times) its own free PF
+    pool, in preference order; units of one request take pools in candidate order."""
+    chosen: list[int] = []
+
+    def walk(u: int, start: int) -> Iterator[tuple[int, ...]]:
+        if u == len(units):
+            yield tuple(chosen)
+            return
+        cand = cands[units[u]]
+        for pos in range(start, len(cand)):
+            i = cand[pos]
+            if pools[i].free < 1 or i in chosen:
+                continue
+            chosen.append(i)
+            same_next = u + 1 < len(units) and units[u + 1] == units[u]
+            yield from walk(u + 1, pos + 1 if same_next else 0)
+            chosen.pop()
+
+    yield from walk(0, 0)
+
+
+def _coupled(
+    pools: Sequence[PoolView],
+    pf_reqs: Sequence[tuple[int, int]],
+    vf_reqs: Sequence[tuple[int, int]],
+    cands: Sequence[Sequence[int]],
+) -> bool:
+    """Is some candidate PF the parent of some candidate VF (so the PF choice matters)?"""
+    if not pf_reqs or not vf_reqs:
+        return False
+    pf_addrs = {pools[i].parent_pf for r, _ in pf_reqs for i in cands[r]}
+    return any(pools[i].parent_pf in pf_addrs for r, _ in vf_reqs for i in cands[r])
+
+
+def assign_target(state: DecisionState, host: HostView, target: Target) -> Assignment | None:
+    """An assignment on ``target``'s nodes honouring free counts and PF/VF exclusivity."""
+    pools = host.pools
+    cands = _candidates(state, host, target)
+    pf_reqs = state.pf_reqs
+    vf_reqs = state.vf_reqs
+    if not _coupled(pools, pf_reqs, vf_reqs, cands):
+        used: dict[int, int] = {}
+        pf = _greedy(pools, pf_reqs, cands, frozenset(), used)
+        vf = _greedy(pools, vf_reqs, cands, frozenset(), used) if pf is not None else None
+        return None if pf is None or vf is None else tuple(pf + vf)
+    units = [r for r, count in pf_reqs for _ in range(count)]
+    for tried, chosen in enumerate(_pf_choices(pools, units, cands)):
+        if tried >= PF_SEARCH_BUDGET:
+            return None
+        blocked = frozenset(pools[i].parent_pf for i in chosen)
+        vf = _greedy(pools, vf_reqs, cands, blocked, {})
+        if vf is not None:
+            return tuple((r, i, 1) for r, i in zip(units, chosen, strict=True)) + tuple(vf)
+    return None
+
+
+def find_assignment(state: DecisionState, host: HostView) -> tuple[Target, Assignment] | None:
+    """The first target (most affine first) on which the whole request can be assigned."""
+    for target in state.targets(host):
+        if not counts_fit(state, host, target.allowed):
+            continue
+        found = assign_target(state, host, target)
+        if found is not None:
+            return target, found
+    return None
