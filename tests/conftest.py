@@ -47,11 +47,12 @@ class PostgresCluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://test@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
+    def new_database(self, template: str | None = None) -> str:
         name = f"t{os.getpid()}_{next(_db_counter)}"
         engine = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        clause = f' TEMPLATE "{template}"' if template else ""
         with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
         engine.dispose()
         return self.url(name)
 
@@ -110,3 +111,38 @@ class SyncASGITransport(httpx.BaseTransport):
 def asgi_transport() -> type[SyncASGITransport]:
     """The class of the in-process transport: ``httpx.Client(transport=asgi_transport(app))``."""
     return SyncASGITransport
+
+
+def _migrate(url: str) -> None:
+    from vfkeeper.store import migrate
+    from vfkeeper.store.database import Database
+
+    db = Database(url)
+    migrate.upgrade(db.engine)
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "head.sqlite"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(postgres_cluster: PostgresCluster) -> str:
+    url = postgres_cluster.new_database()
+    _migrate(url)
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database already at the newest schema (copied from a template migrated once per
+    session), once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        target = tmp_path / "vfkeeper.sqlite"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+        return f"sqlite:///{target}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.new_database(template=request.getfixturevalue("_postgres_template"))

@@ -17,8 +17,8 @@ from vfkeeper.domain.inventory import Device, HostInventory, IbDevice, IbPort, N
 
 
 @pytest.fixture
-def app(db_url: str) -> Iterator[FastAPI]:
-    application = create_app(ControllerSettings(db_url=db_url), seed=1)
+def app(migrated_db_url: str) -> Iterator[FastAPI]:
+    application = create_app(ControllerSettings(db_url=migrated_db_url), seed=1)
     yield application
     application.state.ctx.db.dispose()
 

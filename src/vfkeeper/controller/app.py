@@ -13,13 +13,13 @@ from vfkeeper.controller import handlers, specs
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
 from vfkeeper.controller.context import Context
-from vfkeeper.controller.routes import hosts
+from vfkeeper.controller.routes import hosts, networks, ports
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store import migrate
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import utcnow
 
-ROUTERS = (hosts,)
+ROUTERS = (hosts, networks, ports)
 
 
 def create_app(

@@ -1,0 +1,123 @@
+"""Ports: what a user asks a network attachment to be (Neutron's port fields), and how it is
+bound once an instance boots (``binding:*``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vfkeeper.controller.addresses import AddressPools
+from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
+from vfkeeper.controller.networks import find_network
+from vfkeeper.store.models import Host, Network, Port
+
+VnicType = Literal["normal", "direct", "macvtap", "direct-physical"]
+SRIOV_VNIC_TYPES = ("direct", "macvtap", "direct-physical")
+
+
+class Qos(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_kbps: int | None = Field(default=None, ge=0)
+    max_kbps: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Qos:
+        if self.min_kbps is not None and self.max_kbps is not None and \
+                self.min_kbps > self.max_kbps:
+            raise ValueError(f"min_kbps {self.min_kbps} is above max_kbps {self.max_kbps}")
+        return self
+
+
+class PortCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    network: str = Field(min_length=1, description="Network id or name.")
+    name: str | None = Field(default=None, max_length=255)
+    vnic_type: VnicType = "direct"
+    mac: str | None = None
+    guid: str | None = Field(default=None, description="InfiniBand ports only.")
+    trusted: bool = False
+    port_security: bool = True
+    """Spoof checking on the VF."""
+    qos: Qos = Qos()
+    link_state: Literal["auto", "enable", "disable"] = "auto"
+
+
+def _check_against_network(body: PortCreate, net: Network) -> None:
+    infiniband = net.segmentation_type == "pkey"
+    if body.vnic_type == "direct-physical" and (body.mac or body.guid):
+        raise InvalidInputError("mac", "a direct-physical port uses its PF's own address; "
+                                "leave mac and guid out")
+    if infiniband and body.mac is not None:
+        raise InvalidInputError("mac", f"network {net.name!r} is InfiniBand (pkey): give a guid "
+                                "instead of a mac")
+    if not infiniband and body.guid is not None:
+        raise InvalidInputError(
+            "guid", f"network {net.name!r} is Ethernet ({net.segmentation_type}): GUIDs are for "
+            "InfiniBand (pkey) networks; give a mac instead")
+    if infiniband and body.vnic_type == "macvtap":
+        raise InvalidInputError("vnic_type", "macvtap works on Ethernet only; use direct on "
+                                "InfiniBand networks")
+
+
+def create_port(session: Session, body: PortCreate, addresses: AddressPools) -> Port:
+    net = find_network(session, body.network)
+    _check_against_network(body, net)
+    port_id = str(uuid.uuid4())
+    port = Port(
+        id=port_id, name=body.name, network_id=net.id, vnic_type=body.vnic_type,
+        trusted=body.trusted, port_security=body.port_security,
+        qos_min_kbps=body.qos.min_kbps, qos_max_kbps=body.qos.max_kbps,
+        link_state=body.link_state, vif_details={}, binding_profile={}, status="DOWN",
+    )
+    if body.mac is not None:
+        port.mac = addresses.mac(session, port_id, body.mac)
+    if body.guid is not None:
+        port.guid = addresses.guid(session, port_id, body.guid)
+    session.add(port)
+    session.flush()
+    return port
+
+
+def find_port(session: Session, port_id: str, *, lock: bool = False) -> Port:
+    stmt = select(Port).where(Port.id == port_id)
+    port = session.scalar(stmt.with_for_update() if lock else stmt)
+    if port is None:
+        raise NotFoundError("port", port_id, "list ports with GET /v1/ports")
+    return port
+
+
+def delete_port(session: Session, port_id: str) -> None:
+    port = find_port(session, port_id, lock=True)
+    if port.instance_id is not None:
+        raise InUseError("port", port_id, [f"instance {port.instance_id}"],
+                         "delete the instance first (that releases its devices)")
+    session.delete(port)
+
+
+def port_view(port: Port, host_names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": port.id, "name": port.name, "network_id": port.network_id,
+        "vnic_type": port.vnic_type, "mac": port.mac, "guid": port.guid,
+        "trusted": port.trusted, "port_security": port.port_security,
+        "qos": {"min_kbps": port.qos_min_kbps, "max_kbps": port.qos_max_kbps},
+        "link_state": port.link_state, "instance_id": port.instance_id,
+        "status": port.status,
+        "binding:host_id": host_names.get(port.host_id) if port.host_id else None,
+        "binding:vnic_type": port.vnic_type,
+        "binding:vif_type": port.vif_type,
+        "binding:vif_details": port.vif_details,
+        "binding:profile": port.binding_profile,
+        "created_at": port.created_at,
+    }
+
+
+def host_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(Host.id, Host.name).where(Host.id.in_(ids))).tuples())

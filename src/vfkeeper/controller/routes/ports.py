@@ -1,0 +1,54 @@
+"""``/v1/ports``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from vfkeeper.controller import ports
+from vfkeeper.controller.auth import require_admin, require_viewer
+from vfkeeper.controller.context import Context
+from vfkeeper.store.models import Port
+
+
+def router(ctx: Context) -> APIRouter:
+    r = APIRouter(prefix="/v1/ports", tags=["ports"])
+    viewer = require_viewer(ctx.auth)
+    admin = require_admin(ctx.auth, "change ports")
+
+    @r.post("", status_code=201, dependencies=[admin])
+    def create_port(body: ports.PortCreate) -> dict[str, Any]:
+        """A requested MAC/GUID is honoured if free (else 409); otherwise one is allocated when
+        the port is bound."""
+        with ctx.db.write() as s:
+            return ports.port_view(ports.create_port(s, body, ctx.addresses), {})
+
+    @r.get("", dependencies=[viewer])
+    def list_ports(
+        network: str | None = None, instance: str | None = None
+    ) -> list[dict[str, Any]]:
+        with ctx.db.read() as s:
+            stmt = select(Port).order_by(Port.created_at, Port.id)
+            if network is not None:
+                stmt = stmt.where(Port.network_id == network)
+            if instance is not None:
+                stmt = stmt.where(Port.instance_id == instance)
+            rows = list(s.scalars(stmt))
+            names = ports.host_names(s, {p.host_id for p in rows if p.host_id})
+            return [ports.port_view(p, names) for p in rows]
+
+    @r.get("/{port_id}", dependencies=[viewer])
+    def show_port(port_id: str) -> dict[str, Any]:
+        with ctx.db.read() as s:
+            port = ports.find_port(s, port_id)
+            ids = {port.host_id} if port.host_id is not None else set()
+            return ports.port_view(port, ports.host_names(s, ids))
+
+    @r.delete("/{port_id}", status_code=204, dependencies=[admin])
+    def delete_port(port_id: str) -> None:
+        with ctx.db.write() as s:
+            ports.delete_port(s, port_id)
+
+    return r
