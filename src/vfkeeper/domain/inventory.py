@@ -101,13 +101,19 @@ class Device(_Frozen):
     driver: str | None = None
     """The bound driver's name; ``None`` when unbound. ``vfio-pci`` is a driver too."""
     bus_info: str | None = None
-    """What ``ethtool -i`` shows as bus-info: the PCI address for PCI NICs."""
+    """What ``ethtool -i`` shows as bus-info for the function's netdevs: the PCI address for
+    PCI NICs, ``virtioN`` for virtio-net. ``None`` when the function has no netdev (unbound,
+    or bound to ``vfio-pci``)."""
     numa_node: int | None = None
     iommu_group: int | None = None
     netdevs: tuple[Netdev, ...] = ()
     link_type: LinkType | None = None
+    """From the first netdev's ``type``; without a netdev, from the InfiniBand device's first
+    port's ``link_layer``; without either (a VF bound to ``vfio-pci``), from the PCI class
+    (0x0207 InfiniBand, 0x0200 Ethernet). ``None`` when none of these says."""
     infiniband: IbDevice | None = None
     vf_admin_guids: VfAdminGuids | None = None
+    """For a VF whose PF's driver exposes them (mlx5: ``<pf>/sriov/<vf_index>/``)."""
     is_network: bool = True
     """False for non-network functions, which discovery lists only when asked for all."""
 
