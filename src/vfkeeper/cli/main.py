@@ -13,6 +13,9 @@ import typer
 from vfkeeper import __version__
 
 _COMMAND_MODULES: list[str] = [
+    "vfkeeper.cli.discover",
+    "vfkeeper.cli.simulate",
+    "vfkeeper.cli.demo",
     "vfkeeper.cli.xml",
     "vfkeeper.cli.serve",
     "vfkeeper.cli.token",
