@@ -8,15 +8,16 @@ Nova reads the compute host's ``/sys`` through four functions of ``nova.pci.util
 replaced here by answers from the ``host`` device list, which is the same host vfkeeper sees.
 """
 
+import importlib
 import json
 import sys
 import warnings
 
 warnings.simplefilter("ignore")
-
-from nova.pci import utils, whitelist  # noqa: E402
-
-from nova import exception  # noqa: E402
+# Imported by name: this directory is called "nova" too, which confuses import sorting.
+exception = importlib.import_module("nova.exception")
+utils = importlib.import_module("nova.pci.utils")
+whitelist = importlib.import_module("nova.pci.whitelist")
 
 
 def install_host(host):

@@ -40,8 +40,9 @@ def pools(
 ) -> None:
     """Group a host's assignable devices into pools (physnet, IDs, NUMA node, type, parent
     PF, tags) with total and free counts."""
-    spec_set = load_specs(spec, config, nova_conf, vf_maps, vf_map_physnet)
-    matcher = bind(spec_set, load_host(sysfs_root, devices))
+    host = load_host(sysfs_root, devices)
+    spec_set = load_specs(spec, config, nova_conf, vf_maps, vf_map_physnet, host=host)
+    matcher = bind(spec_set, host)
     result = compute_pools(matcher, frozenset(a.strip().lower() for a in in_use))
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in result], indent=2))

@@ -91,7 +91,7 @@ def _spec_entries(values: list[str]) -> list[SpecEntry]:
 
 
 def load_specs(specs: list[str], config: Path | None, nova_confs: list[Path],
-               vf_maps: Path | None, physnets: list[str]) -> DeviceSpecSet:
+               vf_maps: Path | None, physnets: list[str], *, host: HostView) -> DeviceSpecSet:
     pairs = {}
     for item in physnets:
         name, eq, physnet = item.partition("=")
@@ -103,7 +103,7 @@ def load_specs(specs: list[str], config: Path | None, nova_confs: list[Path],
         raise fail("no device specs: give --spec, --config, --nova-conf or --vf-maps")
     with usage_errors():
         spec_set = load_spec_set(specs=entries, config=config, nova_confs=nova_confs,
-                                 vf_maps=vf_maps, physnets=pairs)
+                                 vf_maps=vf_maps, physnets=pairs, host=host)
     for index, warning in spec_set.warnings:
         typer.echo(f"warning: spec #{index}: {warning}", err=True)
     return spec_set
@@ -203,8 +203,9 @@ def check(
         help="Show, spec by spec and key by key, why this device did or did not match."),
 ) -> None:
     """Match every device of a host against the specs; the first matching spec wins."""
-    spec_set = load_specs(spec, config, nova_conf, vf_maps, vf_map_physnet)
-    matcher = bind(spec_set, load_host(sysfs_root, devices))
+    host = load_host(sysfs_root, devices)
+    spec_set = load_specs(spec, config, nova_conf, vf_maps, vf_map_physnet, host=host)
+    matcher = bind(spec_set, host)
     if explain is not None:
         _explain(matcher, explain, as_json)
         return

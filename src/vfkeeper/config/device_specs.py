@@ -29,7 +29,7 @@ from typing import Any
 from vfkeeper.config.errors import TomlConfigError
 from vfkeeper.config.nova_conf import read_nova_confs
 from vfkeeper.config.opennebula import read_vf_maps
-from vfkeeper.domain.devspec import DeviceSpecSet, SpecEntry
+from vfkeeper.domain.devspec import DeviceSpecSet, HostView, SpecEntry
 
 
 @dataclass
@@ -42,11 +42,12 @@ class SpecSources:
     vf_maps: Path | None = None
     physnets: dict[str, str] = field(default_factory=dict)
 
-    def load(self) -> DeviceSpecSet:
-        own = DeviceSpecSet.parse(self.specs)
-        nova = DeviceSpecSet.parse(read_nova_confs(self.nova_confs), extensions=False)
+    def load(self, host: HostView | None = None) -> DeviceSpecSet:
+        """Parse every source; with ``host``, host errors are raised in Nova's order too."""
+        own = DeviceSpecSet.parse(self.specs, host=host)
+        nova = DeviceSpecSet.parse(read_nova_confs(self.nova_confs), extensions=False, host=host)
         maps = read_vf_maps(self.vf_maps, self.physnets) if self.vf_maps else []
-        return own + nova + DeviceSpecSet.parse(maps)
+        return own + nova + DeviceSpecSet.parse(maps, host=host)
 
 
 def _fail(path: Path, problem: str) -> TomlConfigError:
@@ -112,6 +113,7 @@ def load_spec_set(
     nova_confs: Sequence[str | Path] = (),
     vf_maps: str | Path | None = None,
     physnets: Mapping[str, str] | None = None,
+    host: HostView | None = None,
 ) -> DeviceSpecSet:
     """All sources in their documented order, parsed into one spec set."""
     sources = SpecSources(specs=list(specs))
@@ -121,4 +123,4 @@ def load_spec_set(
     if vf_maps is not None:
         sources.vf_maps = Path(vf_maps)
     sources.physnets.update(physnets or {})
-    return sources.load()
+    return sources.load(host)

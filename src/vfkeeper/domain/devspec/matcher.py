@@ -92,11 +92,7 @@ class HostMatcher:
     def __init__(self, specs: Sequence[CompiledSpec], host: HostView) -> None:
         self.specs = tuple(specs)
         self.host = host
-        self.bound: list[list[Predicate]] = []
-        for spec in self.specs:
-            siblings = {k.name: k for k in spec.keys}
-            ctx = BindContext(host, siblings, spec.index, spec.source)
-            self.bound.append([k.bind(ctx) for k in spec.keys])
+        self.bound = [bind_spec(spec, host) for spec in self.specs]
         self._matches = [Match(s.index, s.tags) for s in self.specs]
         self._start, self._masks = self._compile()
 
@@ -162,6 +158,12 @@ class HostMatcher:
         return Explanation(dev.address, describe_device(dev), tuple(verdicts), match)
 
 
+def bind_spec(spec: CompiledSpec, host: HostView) -> list[Predicate]:
+    """The spec's predicates on this host; raises :class:`SpecHostError`."""
+    ctx = BindContext(host, {k.name: k for k in spec.keys}, spec.index, spec.source)
+    return [k.bind(ctx) for k in spec.keys]
+
+
 def _bits(items: Sequence[tuple[int, Any]]) -> int:
     out = 0
     for bit, _ in items:
@@ -192,10 +194,19 @@ class DeviceSpecSet:
 
     @classmethod
     def parse(cls, entries: Sequence[SpecEntry | str | Mapping[str, Any] | Sequence[Any]],
-              *, extensions: bool = True) -> DeviceSpecSet:
+              *, extensions: bool = True, host: HostView | None = None) -> DeviceSpecSet:
         """Compile entries. ``extensions=False`` reads them exactly as Nova does (vfkeeper's
-        extension keys are then plain tags); raises :class:`InvalidDeviceSpec`."""
-        return cls(compile_entries(entries, extensions))
+        extension keys are then plain tags); raises :class:`InvalidDeviceSpec`. With ``host``,
+        each spec is also bound to that host as soon as it is parsed, so the first error
+        raised (:class:`InvalidDeviceSpec` or :class:`SpecHostError`) is the one Nova's
+        nova-compute would stop on."""
+        if host is None:
+            return cls(compile_entries(entries, extensions))
+
+        def check(spec: CompiledSpec) -> None:
+            bind_spec(spec, host)
+
+        return cls(compile_entries(entries, extensions, check))
 
     def __len__(self) -> int:
         return len(self.specs)

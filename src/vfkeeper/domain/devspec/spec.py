@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,22 +115,34 @@ def _warn_unknown(raw: Mapping[str, Any], extensions: bool, where: _Where) -> No
                                   f"did you mean '{close[0]}'?")
 
 
+PARSE_ORDER = ("vendor_id", "product_id", "address", "devname")
+"""Nova checks these first, in this order (then the address/devname clash, then the rest);
+vfkeeper follows so that the first error reported is the one Nova reports."""
+
+
 def _compile_keys(raw: Mapping[str, Any], extensions: bool,
                   where: _Where) -> tuple[list[SpecKey], set[str]]:
-    keys: list[SpecKey] = []
+    parsed: dict[str, SpecKey | None] = {}
     consumed: set[str] = set(NOVA_POPPED)
-    for name, cls in REGISTRY.items():
+    order = [*PARSE_ORDER, *(n for n in REGISTRY if n not in PARSE_ORDER)]
+    for name in order:
+        cls = REGISTRY[name]
         if name not in raw or (cls.extension and not extensions):
             continue
+        if name == "address" and raw.get("address") and raw.get("devname"):
+            raise where.fail(
+                "'address' and 'devname' cannot be used together",
+                "devname already names one function (and, for a PF, its VFs); keep one of the "
+                "two", key="devname", value=raw.get("devname"),
+                nova_error="PciDeviceInvalidDeviceName")
         if not cls.stays_tag:
             consumed.add(name)
         try:
-            key = cls.parse(raw[name], where.warnings.append)
+            parsed[name] = cls.parse(raw[name], where.warnings.append)
         except ValueProblem as exc:
             raise where.fail(exc.problem, exc.allowed, key=name + exc.key_suffix,
                              value=raw[name], nova_error=exc.nova_error) from None
-        if key is not None:
-            keys.append(key)
+    keys = [k for n in REGISTRY if (k := parsed.get(n)) is not None]
     return keys, consumed
 
 
@@ -138,11 +150,6 @@ def compile_spec(raw: Any, index: int, where: _Where, extensions: bool) -> Compi
     if not isinstance(raw, Mapping):
         raise where.fail(f"is a {type(raw).__name__}, not an object",
                          "Each item of a list entry must be a JSON object.")
-    if raw.get("address") and raw.get("devname"):
-        raise where.fail(
-            "'address' and 'devname' cannot be used together",
-            "devname already names one function (and, for a PF, its VFs); keep one of the two",
-            key="devname", value=raw.get("devname"), nova_error="PciDeviceInvalidDeviceName")
     keys, consumed = _compile_keys(raw, extensions, where)
     tags = {k: v for k, v in raw.items() if k not in consumed}
     _normalise_bool_tags(tags, where)
@@ -153,7 +160,10 @@ def compile_spec(raw: Any, index: int, where: _Where, extensions: bool) -> Compi
 
 
 def compile_entries(entries: Sequence[SpecEntry | str | Mapping[str, Any] | Sequence[Any]],
-                    extensions: bool) -> list[CompiledSpec]:
+                    extensions: bool,
+                    check: Callable[[CompiledSpec], None] | None = None) -> list[CompiledSpec]:
+    """Compile every spec in order; ``check`` (if given) runs on each spec as soon as it is
+    compiled, so that host errors and parse errors come out in Nova's order."""
     specs: list[CompiledSpec] = []
     for n, given in enumerate(entries):
         entry = given if isinstance(given, SpecEntry) else SpecEntry(given)
@@ -161,5 +171,8 @@ def compile_entries(entries: Sequence[SpecEntry | str | Mapping[str, Any] | Sequ
         items, is_list = _decode(entry, where)
         for i, raw in enumerate(items):
             item_where = _Where(n, entry.source, i if is_list else None)
-            specs.append(compile_spec(raw, len(specs), item_where, extensions))
+            spec = compile_spec(raw, len(specs), item_where, extensions)
+            if check is not None:
+                check(spec)
+            specs.append(spec)
     return specs

@@ -152,11 +152,11 @@ def _glob_field(text: str, name: str) -> FieldTest:
 
 def parse_glob(text: str) -> tuple[Fields, str | None]:
     """A glob address → its field tests, and the single address it names (when every field is
-    given) — the one Nova checks for being a PF."""
+    given) — the one Nova checks for being a PF. Checked in Nova's order: function, the number
+    of fields, then domain, bus and slot (so the same mistake is reported first)."""
     head, _, func = text.partition(".")
-    parts = [ANY, ANY, ANY, ANY]
-    if func:
-        parts[3] = func.strip()
+    func_test: FieldTest = _glob_field(func.strip(), "function") if func else AnyField()
+    parts = [ANY, ANY, ANY]
     if head:
         dbs = head.split(":")
         if len(dbs) > 3:
@@ -167,9 +167,9 @@ def parse_glob(text: str) -> tuple[Fields, str | None]:
                 nova_error="PciDeviceWrongAddressFormat",
             )
         padded = [ANY] * (3 - len(dbs)) + dbs
-        parts[:3] = [p.strip() or ANY for p in padded]
-    tests = tuple(_glob_field(p, n) for p, n in zip(parts, FIELD_NAMES, strict=True))
-    fields: Fields = (tests[0], tests[1], tests[2], tests[3])
+        parts = [p.strip() or ANY for p in padded]
+    d, b, s = (_glob_field(p, n) for p, n in zip(parts, FIELD_NAMES, strict=False))
+    fields: Fields = (d, b, s, func_test)
     return fields, single_address(tuple(t.text for t in fields))
 
 
