@@ -146,13 +146,13 @@ def store_inventory(
     host.inventory_schema_version = inventory.schema_version
     host.inventory_updated_at = now
     host.last_seen_at = now
-    kept = sync_devices(session, host, inventory, matcher_for(session, name))
+    kept = sync_devices(session, host, inventory, matcher_for(session, host, inventory))
     session.flush()
     return host, kept
 
 
 class MatcherFactory(Protocol):
-    def __call__(self, session: Session, host: str) -> Matcher: ...
+    def __call__(self, session: Session, host: Host, inventory: inv.HostInventory) -> Matcher: ...
 
 
 def agent_alive(host: Host, now: datetime, timeout_s: float) -> bool:

@@ -88,6 +88,7 @@ def host_view(
         "inventory_updated_at": host.inventory_updated_at,
         "schema_version": host.inventory_schema_version,
         "generation": host.generation,
+        "spec_problem": host.spec_problem,
         "devices_total": len(devices),
         "devices_assignable": sum(1 for d in devices if usable(d)),
         "devices_in_use": len(in_use),
