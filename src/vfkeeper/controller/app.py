@@ -13,14 +13,14 @@ from vfkeeper.controller import handlers, specs
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
 from vfkeeper.controller.context import Context
-from vfkeeper.controller.routes import hosts, networks, ports
+from vfkeeper.controller.routes import hosts, instances, networks, ports, reads
 from vfkeeper.controller.routes import specs as spec_routes
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store import migrate
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import utcnow
 
-ROUTERS = (hosts, networks, ports, spec_routes)
+ROUTERS = (hosts, networks, ports, spec_routes, instances, reads)
 
 
 def create_app(

@@ -120,4 +120,5 @@ def port_view(port: Port, host_names: dict[int, str]) -> dict[str, Any]:
 def host_names(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict(session.execute(select(Host.id, Host.name).where(Host.id.in_(ids))).tuples())
+    rows = session.execute(select(Host.id, Host.name).where(Host.id.in_(ids)))
+    return {host_id: name for host_id, name in rows}

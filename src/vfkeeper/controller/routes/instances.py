@@ -1,0 +1,47 @@
+"""``/v1/instances``: boot (schedule + claim) and delete (release)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from vfkeeper.controller import claims, instances
+from vfkeeper.controller.auth import require_admin, require_viewer
+from vfkeeper.controller.context import Context
+from vfkeeper.store.models import Instance
+
+
+def router(ctx: Context) -> APIRouter:
+    r = APIRouter(prefix="/v1/instances", tags=["instances"])
+    viewer = require_viewer(ctx.auth)
+    admin = require_admin(ctx.auth, "boot or delete instances")
+
+    @r.post("", status_code=201, dependencies=[admin])
+    def boot(body: instances.InstanceCreate) -> dict[str, Any]:
+        """Every SR-IOV port becomes a PCI request; one host gets them all. 409 with a reason
+        per host when nothing fits."""
+        instance_id = instances.boot(ctx, body)
+        with ctx.db.read() as s:
+            return instances.instance_view(s, instances.find_instance(s, instance_id))
+
+    @r.get("", dependencies=[viewer])
+    def list_instances() -> list[dict[str, Any]]:
+        with ctx.db.read() as s:
+            rows = s.scalars(select(Instance).order_by(Instance.created_at, Instance.id))
+            return [instances.instance_view(s, i) for i in rows]
+
+    @r.get("/{instance_id}", dependencies=[viewer])
+    def show_instance(instance_id: str) -> dict[str, Any]:
+        with ctx.db.read() as s:
+            return instances.instance_view(s, instances.find_instance(s, instance_id))
+
+    @r.delete("/{instance_id}", status_code=204, dependencies=[admin])
+    def delete_instance(instance_id: str) -> None:
+        """Release its devices and unbind its ports (they keep their MAC/GUID)."""
+        with ctx.db.write() as s:
+            instances.find_instance(s, instance_id)
+            claims.release(s, instance_id)
+
+    return r
