@@ -19,6 +19,12 @@ _COMMAND_MODULES: list[str] = [
     "vfkeeper.cli.xml",
     "vfkeeper.cli.serve",
     "vfkeeper.cli.token",
+    "vfkeeper.cli.host",
+    "vfkeeper.cli.network",
+    "vfkeeper.cli.port",
+    "vfkeeper.cli.instance",
+    "vfkeeper.cli.pool",
+    "vfkeeper.cli.allocation",
     "vfkeeper.cli.spec",
     "vfkeeper.cli.pools",
 ]

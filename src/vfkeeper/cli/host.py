@@ -1,0 +1,59 @@
+"""``vfkeeper host list|show|interfaces|enable|disable``."""
+
+from __future__ import annotations
+
+import typer
+
+from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
+
+host_app = typer.Typer(name="host", help="Hosts, their devices, pools and NICs.",
+                       no_args_is_help=True)
+
+
+@host_app.command("list")
+def list_hosts(ctx: typer.Context, controller: str = CONTROLLER, token: str | None = TOKEN,
+               as_json: bool = JSON) -> None:
+    """Every host with its scheduling state and free devices."""
+    data = client(ctx, controller, token).call("GET", "/v1/hosts")
+    show(data, as_json, ("name", "enabled", "agent.alive", "devices_assignable",
+                         "devices_in_use", "free"))
+
+
+@host_app.command("show")
+def show_host(ctx: typer.Context, name: str, controller: str = CONTROLLER,
+              token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """One host: devices, pools, agent liveness, problems."""
+    show(client(ctx, controller, token).call("GET", f"/v1/hosts/{name}"), as_json)
+
+
+@host_app.command("interfaces")
+def interfaces(ctx: typer.Context, name: str, controller: str = CONTROLLER,
+               token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """Every NIC of the host with bus_info and driver."""
+    data = client(ctx, controller, token).call("GET", f"/v1/hosts/{name}/interfaces")
+    show(data, as_json, ("name", "mac", "bus_info", "driver", "dev_type", "link_type",
+                         "numa_node"))
+
+
+@host_app.command("disable")
+def disable(ctx: typer.Context, *, name: str,
+            reason: str = typer.Option(None, "--reason", help="Why (shown in host views)."),
+            controller: str = CONTROLLER, token: str | None = TOKEN,
+            as_json: bool = JSON) -> None:
+    """Take a host out of scheduling (its instances stay)."""
+    data = client(ctx, controller, token).call(
+        "PATCH", f"/v1/hosts/{name}", body={"enabled": False, "disabled_reason": reason})
+    show(data if as_json else {"name": name, "enabled": data["enabled"]}, as_json)
+
+
+@host_app.command("enable")
+def enable(ctx: typer.Context, name: str, controller: str = CONTROLLER,
+           token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """Put a host back into scheduling."""
+    data = client(ctx, controller, token).call("PATCH", f"/v1/hosts/{name}",
+                                               body={"enabled": True})
+    show(data if as_json else {"name": name, "enabled": data["enabled"]}, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(host_app)

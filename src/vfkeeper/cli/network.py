@@ -1,0 +1,57 @@
+"""``vfkeeper network create|list|show|delete``."""
+
+from __future__ import annotations
+
+import typer
+
+from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
+
+network_app = typer.Typer(name="network", help="Networks: physnet + segmentation + MTU.",
+                          no_args_is_help=True)
+COLUMNS = ("id", "name", "physical_network", "segmentation.type", "segmentation.id", "mtu")
+
+
+@network_app.command("create")
+def create(
+    ctx: typer.Context, *, name: str,
+    physical_network: str = typer.Option(..., "--physical-network"),
+    segmentation: str = typer.Option("flat", "--type", help="flat, vlan or pkey."),
+    seg_id: str = typer.Option(None, "--id", help="VLAN id 1-4094, or PKey 0x0001-0x7fff."),
+    full_membership: bool = typer.Option(False, "--full-membership",
+                                         help="PKey: full partition member."),
+    mtu: int = typer.Option(1500, "--mtu"),
+    controller: str = CONTROLLER, token: str | None = TOKEN, as_json: bool = JSON,
+) -> None:
+    """Create a network."""
+    seg: dict[str, object] = {"type": segmentation}
+    if seg_id is not None:
+        seg["id"] = seg_id if seg_id.lower().startswith("0x") else int(seg_id)
+    if full_membership:
+        seg["full_membership"] = True
+    data = client(ctx, controller, token).call("POST", "/v1/networks", body={
+        "name": name, "physical_network": physical_network, "segmentation": seg, "mtu": mtu})
+    show(data, as_json)
+
+
+@network_app.command("list")
+def list_networks(ctx: typer.Context, controller: str = CONTROLLER, token: str | None = TOKEN,
+                  as_json: bool = JSON) -> None:
+    show(client(ctx, controller, token).call("GET", "/v1/networks"), as_json, COLUMNS)
+
+
+@network_app.command("show")
+def show_network(ctx: typer.Context, key: str, controller: str = CONTROLLER,
+                 token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """By id or name."""
+    show(client(ctx, controller, token).call("GET", f"/v1/networks/{key}"), as_json)
+
+
+@network_app.command("delete")
+def delete(ctx: typer.Context, key: str, controller: str = CONTROLLER,
+           token: str | None = TOKEN) -> None:
+    client(ctx, controller, token).call("DELETE", f"/v1/networks/{key}")
+    typer.echo(f"deleted network {key}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(network_app)

@@ -1,0 +1,63 @@
+"""``vfkeeper port create|list|show|delete``."""
+
+from __future__ import annotations
+
+import typer
+
+from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
+
+port_app = typer.Typer(name="port", help="Ports: network attachments (Neutron's fields).",
+                       no_args_is_help=True)
+COLUMNS = ("id", "name", "vnic_type", "mac", "guid", "binding:host_id", "binding:vif_type",
+           "status")
+
+
+@port_app.command("create")
+def create(
+    ctx: typer.Context,
+    *,
+    network: str = typer.Option(..., "--network", help="Network id or name."),
+    name: str = typer.Option(None, "--name"),
+    vnic_type: str = typer.Option("direct", "--vnic-type",
+                                  help="normal, direct, macvtap or direct-physical."),
+    mac: str = typer.Option(None, "--mac", help="Ask for this MAC (409 if taken)."),
+    guid: str = typer.Option(None, "--guid", help="InfiniBand: ask for this GUID."),
+    trusted: bool = typer.Option(False, "--trusted"),
+    no_port_security: bool = typer.Option(False, "--no-port-security",
+                                          help="Turn the VF's spoof check off."),
+    min_kbps: int = typer.Option(None, "--min-kbps"),
+    max_kbps: int = typer.Option(None, "--max-kbps"),
+    link_state: str = typer.Option("auto", "--link-state", help="auto, enable or disable."),
+    controller: str = CONTROLLER, token: str | None = TOKEN, as_json: bool = JSON,
+) -> None:
+    """Create a port."""
+    body = {"network": network, "name": name, "vnic_type": vnic_type, "mac": mac, "guid": guid,
+            "trusted": trusted, "port_security": not no_port_security,
+            "qos": {"min_kbps": min_kbps, "max_kbps": max_kbps}, "link_state": link_state}
+    show(client(ctx, controller, token).call("POST", "/v1/ports", body=body), as_json)
+
+
+@port_app.command("list")
+def list_ports(ctx: typer.Context,
+               network: str = typer.Option(None, "--network", help="Only this network id."),
+               controller: str = CONTROLLER, token: str | None = TOKEN,
+               as_json: bool = JSON) -> None:
+    data = client(ctx, controller, token).call("GET", "/v1/ports", params={"network": network})
+    show(data, as_json, COLUMNS)
+
+
+@port_app.command("show")
+def show_port(ctx: typer.Context, port_id: str, controller: str = CONTROLLER,
+              token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    show(client(ctx, controller, token).call("GET", f"/v1/ports/{port_id}"), as_json)
+
+
+@port_app.command("delete")
+def delete(ctx: typer.Context, port_id: str, controller: str = CONTROLLER,
+           token: str | None = TOKEN) -> None:
+    client(ctx, controller, token).call("DELETE", f"/v1/ports/{port_id}")
+    typer.echo(f"deleted port {port_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(port_app)

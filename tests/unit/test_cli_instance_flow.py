@@ -1,0 +1,116 @@
+"""The API client commands, driven through typer's runner against an in-process controller."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from vfkeeper.cli.main import build_app
+from vfkeeper.controller.app import create_app
+from vfkeeper.controller.auth import create_token
+from vfkeeper.controller.settings import ControllerSettings
+from vfkeeper.domain.inventory import Device, HostInventory
+
+Run = Callable[..., Any]
+
+
+def _inventory(name: str, vfs: int) -> dict[str, Any]:
+    pf = Device(address="0000:03:00.0", vendor_id="15b3", product_id="1017", dev_type="type-PF",
+                sriov_totalvfs=vfs, driver="mlx5_core", bus_info="0000:03:00.0", numa_node=0)
+    devices = [pf] + [
+        Device(address=f"0000:03:00.{i + 1}", vendor_id="15b3", product_id="1018",
+               dev_type="type-VF", parent_addr="0000:03:00.0", vf_index=i, numa_node=0)
+        for i in range(vfs)]
+    return HostInventory(hostname=name, devices=tuple(devices)).model_dump(mode="json")
+
+
+@pytest.fixture
+def run(tmp_path: Path, asgi_transport: Callable[[Any], Any]) -> Iterator[Run]:
+    """``run(*args)`` invokes the CLI against an in-process controller holding one host with
+    four VFs on physnet1 (its inventory and specs sent through the API, as an agent and an
+    admin would)."""
+    app = create_app(ControllerSettings(db_url=f"sqlite:///{tmp_path / 'c.sqlite'}"), seed=3)
+    with app.state.ctx.db.write() as s:
+        token = create_token(s, "admin", "cli test")
+    transport = asgi_transport(app)
+    with httpx.Client(transport=transport, base_url="http://t",
+                      headers={"Authorization": f"Bearer {token}"}) as api:
+        api.put("/v1/hosts/h1/inventory", json=_inventory("h1", 4)).raise_for_status()
+        api.put("/v1/device-specs", json={"entries": [
+            {"vendor_id": "15b3", "physical_network": "physnet1"}]}).raise_for_status()
+
+    def invoke(*args: str, ok: bool = True) -> Any:
+        result = CliRunner().invoke(build_app(), [*args, "--token", token],
+                                    obj={"transport": transport})
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    yield invoke
+    app.state.ctx.db.dispose()
+
+
+def _json(result: Any) -> Any:
+    return json.loads(result.stdout)
+
+
+def test_network_port_boot_and_delete_through_the_cli(run: Run) -> None:
+    net = _json(run("network", "create", "n1", "--physical-network", "physnet1", "--type",
+                    "vlan", "--id", "100", "--json"))
+    assert net["segmentation"] == {"type": "vlan", "id": 100}
+    port = _json(run("port", "create", "--network", "n1", "--json"))
+    inst = _json(run("instance", "boot", "vm1", "--port", port["id"], "--json"))
+    assert inst["host"] == "h1"
+    allocs = _json(run("allocation", "list", "--json"))
+    assert [(a["host"], a["port_id"]) for a in allocs] == [("h1", port["id"])]
+    table = run("pool", "list").stdout
+    assert table.splitlines()[0].split()[:3] == ["HOST", "PHYSICAL_NETWORK", "DEV_TYPE"]
+    assert "h1" in run("host", "list").stdout
+    shown = _json(run("port", "show", port["id"], "--json"))
+    assert shown["binding:host_id"] == "h1"
+    run("instance", "delete", inst["id"])
+    assert _json(run("allocation", "list", "--json")) == []
+    run("port", "delete", port["id"])
+    run("network", "delete", "n1")
+    assert _json(run("network", "list", "--json")) == []
+
+
+def test_an_unplaceable_boot_prints_every_hosts_reason(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    run("host", "disable", "h1", "--reason", "maintenance")
+    port = _json(run("port", "create", "--network", "n1", "--json"))
+    result = run("instance", "boot", "vm1", "--port", port["id"], ok=False)
+    assert result.exit_code == 1
+    assert "no valid host" in result.stderr and "h1: " in result.stderr
+
+
+def test_interfaces_show_bus_info_and_driver(run: Run) -> None:
+    rows = _json(run("host", "interfaces", "h1", "--json"))
+    assert rows == []  # the test inventory has no netdevs
+    assert "BUS_INFO" in run("host", "interfaces", "h1").stdout
+
+
+def test_api_errors_print_message_and_details_and_exit_1(run: Run) -> None:
+    result = run("network", "show", "nope", ok=False)
+    assert result.exit_code == 1
+    assert "no network 'nope'" in result.stderr
+    assert '"kind": "network"' in result.stderr
+
+
+def test_bad_input_is_reported_with_the_servers_reason(run: Run) -> None:
+    result = run("network", "create", "n", "--physical-network", "p", "--type", "vlan",
+                 "--id", "5000", ok=False)
+    assert result.exit_code == 1 and "outside 1-4094" in result.stderr
+
+
+def test_connection_refused_names_the_url() -> None:
+    result = CliRunner().invoke(build_app(), ["host", "list", "--controller",
+                                              "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "cannot reach the controller at http://127.0.0.1:9" in result.stderr
