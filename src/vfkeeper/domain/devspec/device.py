@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from vfkeeper.domain.devspec.errors import InvalidDeviceRecord
 from vfkeeper.domain.inventory import Device, HostInventory
@@ -24,51 +24,54 @@ _LINK_TYPES = ("ethernet", "infiniband")
 _PKEY_PARTITION = 0x7FFF
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceView:
-    """One PCI function as the matcher sees it. Addresses are canonical ``dddd:bb:ss.f``."""
+class DeviceView(NamedTuple):
+    """One PCI function as the matcher sees it (immutable). Addresses are canonical
+    ``dddd:bb:ss.f``. Build it with :meth:`build`, which fills the derived fields."""
 
     address: str
     vendor_id: str | None
     product_id: str | None
     dev_type: str
-    parent_addr: str | None = None
-    vf_index: int | None = None
-    driver: str | None = None
-    numa_node: int | None = None
-    netdevs: tuple[str, ...] = ()
-    link_type: str | None = None
-    pkeys: frozenset[int] = frozenset()
+    parent_addr: str | None
+    vf_index: int | None
+    driver: str | None
+    numa_node: int | None
+    netdevs: tuple[str, ...]
+    link_type: str | None
+    pkeys: frozenset[int]
     """Partition numbers (PKey without the full-membership bit) of the device's IB ports."""
-    card_serial_number: str | None = None
-    sriov_pf: bool = False
+    card_serial_number: str | None
+    sriov_pf: bool
     """True when the function can have VFs (``sriov_totalvfs > 0``): what makes Nova expand
     a spec naming it to its VFs."""
-    domain: str = field(init=False)
-    bus: str = field(init=False)
-    slot: str = field(init=False)
-    func: str = field(init=False)
-    family: tuple[str, int | None] = field(init=False)
+    domain: str
+    bus: str
+    slot: str
+    func: str
+    family: tuple[str, int | None]
     """``(PF address, VF index)`` for a VF, ``(own address, None)`` otherwise."""
 
-    def __post_init__(self) -> None:
-        domain, bus, rest = self.address.split(":")
-        slot, func = rest.split(".")
-        object.__setattr__(self, "domain", domain)
-        object.__setattr__(self, "bus", bus)
-        object.__setattr__(self, "slot", slot)
-        object.__setattr__(self, "func", func)
-        pf = self.parent_addr if self.parent_addr else self.address
-        object.__setattr__(self, "family", (pf, self.vf_index if self.parent_addr else None))
+    @classmethod
+    def build(
+        cls, address: str, vendor_id: str | None, product_id: str | None, dev_type: str, *,
+        parent_addr: str | None = None, vf_index: int | None = None, driver: str | None = None,
+        numa_node: int | None = None, netdevs: tuple[str, ...] = (),
+        link_type: str | None = None, pkeys: frozenset[int] = frozenset(),
+        card_serial_number: str | None = None, sriov_pf: bool = False,
+    ) -> DeviceView:
+        domain, bus, slot, func = split_address(address)
+        family = (parent_addr, vf_index) if parent_addr else (address, None)
+        return cls(address, vendor_id, product_id, dev_type, parent_addr, vf_index, driver,
+                   numa_node, netdevs, link_type, pkeys, card_serial_number, sriov_pf,
+                   domain, bus, slot, func, family)
 
 
 def split_address(address: str) -> tuple[str, str, str, str]:
     """``dddd:bb:ss.f`` → its four fields (the address must be canonical)."""
-    domain, bus, rest = address.split(":")
-    slot, func = rest.split(".")
-    return domain, bus, slot, func
+    return address[:4], address[5:7], address[8:10], address[11:]
 
 
+@lru_cache(maxsize=4096)
 def canonical_address(text: str) -> str | None:
     """A full PCI address in canonical (lowercase) form, or ``None`` if ``text`` is not one."""
     m = _ADDRESS.match(text.strip())
@@ -87,11 +90,8 @@ def view_of(dev: Device) -> DeviceView:
         sriov_pf = dev.sriov_totalvfs > 0
     else:
         sriov_pf = dev.dev_type == "type-PF"
-    return DeviceView(
-        address=dev.address,
-        vendor_id=dev.vendor_id,
-        product_id=dev.product_id,
-        dev_type=dev.dev_type,
+    return DeviceView.build(
+        dev.address, dev.vendor_id, dev.product_id, dev.dev_type,
         parent_addr=dev.parent_addr,
         vf_index=dev.vf_index,
         driver=dev.driver,
@@ -101,6 +101,12 @@ def view_of(dev: Device) -> DeviceView:
         pkeys=frozenset(pkeys),
         sriov_pf=sriov_pf,
     )
+
+
+@lru_cache(maxsize=1024)
+def _hex4(text: str) -> str | None:
+    m = _HEX_ID.match(text)
+    return f"{int(m.group(1), 16):04x}" if m else None
 
 
 class _Record:
@@ -128,10 +134,10 @@ class _Record:
         value = self.raw.get(name)
         if value is None:
             return None
-        m = _HEX_ID.match(value) if isinstance(value, str) else None
-        if m is None:
+        canon = _hex4(value) if isinstance(value, str) else None
+        if canon is None:
             raise self.fail(name, "expected up to 4 hex digits such as '8086' or '0x8086'")
-        return f"{int(m.group(1), 16):04x}"
+        return canon
 
     def optional_int(self, name: str) -> int | None:
         value = self.raw.get(name)
@@ -163,7 +169,9 @@ class _Record:
         return tuple(items)
 
     def pkeys(self) -> frozenset[int]:
-        value = self.raw.get("pkeys", [])
+        value = self.raw.get("pkeys")
+        if value is None or value == []:
+            return frozenset()
         ok = isinstance(value, list) and all(isinstance(p, str) for p in value)
         try:
             parsed = [int(p, 16) for p in value] if ok else []
@@ -193,11 +201,9 @@ def view_of_record(raw: Mapping[str, Any], index: int = 0) -> DeviceView:
     dev_type = rec.choice("dev_type", _DEV_TYPES, "type-PCI") or "type-PCI"
     parent = rec.address("parent_addr", required=False)
     totalvfs = rec.optional_int("sriov_totalvfs")
-    return DeviceView(
-        address=rec.address("address", required=True) or "",
-        vendor_id=rec.hex_id("vendor_id"),
-        product_id=rec.hex_id("product_id"),
-        dev_type=dev_type,
+    return DeviceView.build(
+        rec.address("address", required=True) or "", rec.hex_id("vendor_id"),
+        rec.hex_id("product_id"), dev_type,
         parent_addr=parent,
         vf_index=rec.optional_int("vf_index"),
         driver=rec.optional_str("driver"),
