@@ -75,11 +75,13 @@ def _read_pkeys(scan: Scan, pkeys_dir: str, what: str, *, optional: bool) -> tup
 
 
 def read_vf_admin_guids(scan: Scan, pf_dir: str, vf_index: int) -> VfAdminGuids:
-    """``<pf_dir>/sriov/<vf_index>/{node,port,policy}`` (mlx5; callers check ``sriov`` exists)."""
+    """``<pf_dir>/sriov/<vf_index>/{node,port,policy}`` (mlx5; callers check ``sriov`` exists).
+    ``port`` and ``policy`` exist only in InfiniBand mode."""
     base = f"{pf_dir}/sriov/{vf_index}"
     what = f"VF {vf_index} admin"
     return VfAdminGuids(
         node_guid=scan.parsed(f"{base}/node", parse.byte_guid, f"{what} node_guid"),
-        port_guid=scan.parsed(f"{base}/port", parse.byte_guid, f"{what} port_guid"),
+        port_guid=scan.parsed(f"{base}/port", parse.byte_guid, f"{what} port_guid",
+                              optional=True),
         policy=scan.text(f"{base}/policy", f"{what} policy", optional=True),
     )

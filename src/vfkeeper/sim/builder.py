@@ -241,16 +241,19 @@ def _write_rdma(w: _Writer, fn: _Fn, path: str, host: int, prefix: str) -> None:
 
 def _write_admin_guids(w: _Writer, pf_path: str, pf: _Pf, host: int) -> None:
     """mlx5's ``<pf>/sriov/<n>/`` for every VF, as the PF driver shows it (whatever the VF's
-    own driver is)."""
+    own driver is): ``node``, ``port`` and ``policy`` in InfiniBand mode; in Ethernet mode
+    ``node`` among the eswitch files (``mac``, ``vlan``, ``trust`` … print usage text)."""
     os.mkdir(f"{pf_path}/sriov")
     for n in range(pf.spec.vfs):
         d = f"{pf_path}/sriov/{n}"
         os.mkdir(d)
-        w.files(d, {
-            "node": ids.guid(host, pf.index, n + 1, 0).colon_bytes,
-            "port": ids.guid(host, pf.index, n + 1, 1).colon_bytes,
-            "policy": "Follow",
-        })
+        files = {"node": ids.guid(host, pf.index, n + 1, 0).colon_bytes}
+        if pf.nic.is_infiniband:
+            files.update(port=ids.guid(host, pf.index, n + 1, 1).colon_bytes, policy="Follow")
+        else:
+            files.update(mac="usage: write <LLADDR|Random> to set VF Mac Address",
+                         trust="usage: write <ON|OFF> to trust|untrust VF")
+        w.files(d, files)
 
 
 def _write_function(w: _Writer, fn: _Fn, host: int) -> str:
