@@ -9,10 +9,11 @@ none and the PF has MLNX_OFED's ``device/sriov/<vf>/{node,port}`` files, those a
 Writes: one ``RTM_NEWLINK`` per attribute (see :mod:`.privileged`), so that a refusal names the
 attribute that caused it. ``IFLA_VF_RATE`` carries min and max together; setting one sends the
 other's current value. 802.1ad VLANs go in ``IFLA_VF_VLAN_LIST`` (``IFLA_VF_VLAN`` is 802.1Q
-only). A GUID the driver refuses over netlink with EOPNOTSUPP is written to the sriov sysfs file
-when the PF has one; after GUIDs change the VF's driver is rebound so the VF picks them up —
-unless the VF is bound to ``vfio-pci`` (a VM owns it; the reset on VM start applies them) or to
-nothing.
+only), built with the struct's full size (see :class:`.privileged._VlanListMsg`). A GUID the
+driver refuses over netlink with EOPNOTSUPP is written to the sriov sysfs file when the PF has
+one (likewise link state, to ``policy``). After GUIDs change, the VF's driver is rebound so the
+VF picks them up — unless the VF is bound to ``vfio-pci`` (a VM owns it; the reset on VM start
+applies them) or to nothing.
 """
 
 from __future__ import annotations
@@ -109,13 +110,6 @@ def parse_link(pf: str, msg: Any) -> tuple[VfState, ...]:
     return tuple(described.get(i, VfState(pf, i)) for i in range(num_vfs))
 
 
-def _vlan_spec(vlan: Vlan) -> Any:
-    if vlan.proto == "802.1Q":  # IFLA_VF_VLAN
-        return {"vlan": vlan.id, "qos": vlan.qos}
-    # IFLA_VF_VLAN_LIST, the only way to pass a protocol
-    return [{"vlan": vlan.id, "qos": vlan.qos, "proto": VLAN_PROTO_NUMBERS[vlan.proto]}]
-
-
 def _rate_spec(attr: VfAttr, value: int, current: VfState) -> dict[str, int]:
     rates = {"min_tx_rate": current.min_tx_rate or 0, "max_tx_rate": current.max_tx_rate or 0}
     rates[attr.value] = value
@@ -125,7 +119,7 @@ def _rate_spec(attr: VfAttr, value: int, current: VfState) -> dict[str, int]:
 def _spec(vf_index: int, attr: VfAttr, value: Any, current: VfState) -> dict[str, Any]:
     """pyroute2's VF dict for one attribute (``current`` supplies the other rate)."""
     if attr is VfAttr.VLAN:
-        return {"vf": vf_index, "vlan": _vlan_spec(value)}
+        return {"vf": vf_index, "vlan": {"vlan": value.id, "qos": value.qos}}  # IFLA_VF_VLAN
     if attr in (VfAttr.MIN_TX_RATE, VfAttr.MAX_TX_RATE):
         return {"vf": vf_index, "rate": _rate_spec(attr, value, current)}
     if attr is VfAttr.LINK_STATE:
@@ -238,7 +232,14 @@ class Pyroute2LinkOps:
     def _set_one(self, ifindex: int, current: VfState, attr: VfAttr, value: Any) -> None:
         pf, vf_index = current.pf, current.index
         try:
-            privileged.netlink_set_vf(self.netlink, ifindex, _spec(vf_index, attr, value, current))
+            if isinstance(value, Vlan) and value.proto != "802.1Q":
+                proto = VLAN_PROTO_NUMBERS[value.proto]
+                privileged.netlink_set_vf_vlan_list(
+                    ifindex, vf_index, vlan=value.id, qos=value.qos, proto=proto
+                )
+            else:
+                spec = _spec(vf_index, attr, value, current)
+                privileged.netlink_set_vf(self.netlink, ifindex, spec)
         except NetlinkError as exc:
             code = int(exc.code)
             if code == errno_mod.EOPNOTSUPP and self._sysfs_fallback(pf, vf_index, attr, value):
