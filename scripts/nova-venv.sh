@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${NOVA_VENV:-$PWD/.cache/nova-venv}
 PY=${PYTHON:-python3}
-NOVA_SPEC=${NOVA_SPEC:-nova}
+NOVA_SPEC=${NOVA_SPEC:-nova==34.0.0}  # the release the differential suite was last checked against
 stamp="$VENV/.nova-stamp"
 
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$NOVA_SPEC" ] \
