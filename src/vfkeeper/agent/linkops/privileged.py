@@ -113,7 +113,7 @@ def rebind_driver(root: str, pci_address: str, driver: str) -> None:
 
 
 def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # as `echo VALUE > path` opens it
     try:
         os.write(fd, text.encode())
     finally:
