@@ -135,6 +135,10 @@ class VfConfig:
             if value is not None:
                 yield VfAttr(f.name), value
 
+    def value(self, attr: VfAttr) -> object:
+        result: object = getattr(self, attr.value)
+        return result
+
     def attrs(self) -> tuple[VfAttr, ...]:
         return tuple(attr for attr, _ in self.items())
 
