@@ -27,6 +27,7 @@ _COMMAND_MODULES: list[str] = [
     "vfkeeper.cli.allocation",
     "vfkeeper.cli.spec",
     "vfkeeper.cli.pools",
+    "vfkeeper.cli.vf",
 ]
 
 
