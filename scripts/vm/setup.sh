@@ -335,6 +335,7 @@ INITRD=$INITRD
 MODULES_DIR=$KROOT/lib/modules/$KVER
 QEMU=$(command -v qemu-system-x86_64)
 QEMU_VERSION=$(qemu-system-x86_64 --version | head -1 | awk '{print $4}')
+INIT_SHA256=$(sha256sum "$INIT_SCRIPT" | cut -d' ' -f1)
 EOF
 )
 if [ "$(cat "$CACHE/vm.env" 2>/dev/null)" != "$env_new" ]; then

@@ -7,6 +7,7 @@ its test ended in the "guest".
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -40,6 +41,7 @@ def write_vm_env(cache: Path, image: VmImage) -> None:
     (cache / "vm.env").write_text(
         f"KVER={image.kver}\nKERNEL={image.kernel}\nINITRD={image.initrd}\n"
         f"MODULES_DIR={image.modules_dir}\nQEMU={image.qemu}\nQEMU_VERSION=10.0.2\n"
+        f"INIT_SHA256={hashlib.sha256(vm_harness.INIT_SCRIPT.read_bytes()).hexdigest()}\n"
     )
 
 
@@ -133,6 +135,16 @@ def test_missing_kernel_is_named(tmp_path: Path, fake_qemu: Path) -> None:
         vm_harness.find_image(tmp_path / "cache")
 
 
+def test_an_initramfs_built_from_another_init_script_is_stale(
+    tmp_path: Path, fake_qemu: Path
+) -> None:
+    write_vm_env(tmp_path / "cache", fake_image(tmp_path, fake_qemu))
+    env = tmp_path / "cache" / "vm.env"
+    env.write_text(env.read_text().replace("INIT_SHA256=", "INIT_SHA256=0"))
+    with pytest.raises(VmUnavailable, match=r"built from another .*initramfs-init.* re-run"):
+        vm_harness.find_image(tmp_path / "cache")
+
+
 def test_qemu_without_igb_is_named_with_the_version_needed(tmp_path: Path) -> None:
     old_qemu = tmp_path / "old-qemu"
     old_qemu.write_text("#!/bin/sh\necho 'name \"e1000e\", bus PCI'\n")
@@ -219,6 +231,8 @@ def make_project(root: Path) -> Path:
     vm_dir.mkdir(parents=True)
     for name in ("conftest.py", "vm_harness.py", "vm_guest.py"):
         shutil.copy(HERE / name, vm_dir / name)
+    (root / "scripts" / "vm").mkdir(parents=True)
+    shutil.copy(vm_harness.INIT_SCRIPT, root / "scripts" / "vm" / "initramfs-init")
     (vm_dir / "test_sample.py").write_text(SAMPLE_TESTS)
     (root / "pytest.ini").write_text(
         textwrap.dedent("""\

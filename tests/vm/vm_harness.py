@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import shlex
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 DEFAULT_CACHE = Path("/var/cache/vfkeeper-vm")
+INIT_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "vm" / "initramfs-init"
+"""The initramfs's /init; vm.env records the hash of the one the initramfs was built from."""
 GUEST_SHARE = "/run/vfkeeper-vm"
 """Where the writable share is mounted in the guest."""
 SETUP_HINT = "run `./dev.sh setup` as root (it runs scripts/vm/setup.sh), then re-run the tests"
@@ -147,6 +150,12 @@ def find_image(cache: Path | None = None) -> VmImage:
         )
     except KeyError as exc:
         raise VmUnavailable(f"{env_file} lacks {exc.args[0]}; {SETUP_HINT}") from None
+    init = INIT_SCRIPT.read_bytes() if INIT_SCRIPT.is_file() else b""
+    if env.get("INIT_SHA256") != hashlib.sha256(init).hexdigest():
+        raise VmUnavailable(
+            f"the initramfs {image.initrd} was built from another {INIT_SCRIPT} "
+            f"than this checkout's; re-run scripts/vm/setup.sh (./dev.sh setup)"
+        )
     for what, path in (
         ("kernel", image.kernel),
         ("initramfs", image.initrd),
