@@ -85,11 +85,15 @@ def test_legacy_without_a_node_prefers_a_node_with_full_affinity() -> None:
     assert p.numa_node == 1
 
 
-def test_legacy_without_a_node_falls_back_to_devices_without_numa_info() -> None:
+def test_legacy_without_a_node_falls_back_to_devices_without_numa_info_then_any() -> None:
+    """Like Nova for an instance without a NUMA topology: no NUMA rule, affinity preferred."""
     req = instance(*vfs("p", 3), numa_policy="legacy")
     p = placed(schedule(req, [three_way(1, 2, 1)]))
     assert nodes_used(p) == {1, None}
-    assert isinstance(schedule(req, [three_way(1, 1, 1)]), NoValidHost)
+    assert p.numa_node == 1
+    spread_out = placed(schedule(req, [three_way(1, 1, 1)]))
+    assert nodes_used(spread_out) == {0, 1, None}
+    assert spread_out.numa_node is None
 
 
 # --- preferred and none ---------------------------------------------------------------------------

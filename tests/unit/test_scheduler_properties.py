@@ -95,7 +95,7 @@ def acceptable_node_sets(req: InstanceRequest, h: HostView) -> list[set[int | No
         return [{node}] if policy == "required" else [{node, None}]
     if policy == "required":
         return [{n} for n in nodes]
-    return [{n, None} for n in nodes] or [{None}]
+    return [None]  # legacy without an instance node: no NUMA rule, as Nova without a topology
 
 
 def matches(p: PoolView, r: PciRequest, allowed: set[int | None] | None) -> bool:
@@ -149,7 +149,7 @@ def check_placement(req: InstanceRequest, h: HostView, p: Placement) -> None:
     policy = req.numa_policy or ("legacy" if req.instance_numa_node is not None else None)
     if policy == "required":
         assert used_nodes == {p.numa_node}
-    if policy == "legacy":
+    if policy == "legacy" and p.numa_node is not None:  # None: the no-NUMA-rule fallback
         assert used_nodes <= {p.numa_node, None}
 
 

@@ -170,8 +170,7 @@ class NumaAffinityFilter:
         per_node = "; ".join(
             f"node {t.node}: {_first_deficit(host, state.demands, t.allowed)}" for t in targets
         )
-        scope = "NUMA node" if policy == "required" else "NUMA node (with devices that have none)"
-        return f"no single {scope} has every device asked (policy {policy}): {per_node}"
+        return f"no single NUMA node has every device asked (policy {policy}): {per_node}"
 
 
 class PfVfExclusivityFilter:

@@ -122,10 +122,9 @@ class DecisionState:
     def acceptance(self, host: HostView) -> tuple[Target, ...]:
         """The loosest targets: the host is acceptable for the NUMA policy iff one of these is.
         (The stricter ones are only tried first to get better affinity.)"""
-        targets = self.targets(host)
         if self.policy in ("legacy", "preferred") and self.request.instance_numa_node is None:
-            return tuple(t for t in targets if t.allowed is None or None in t.allowed) or targets
-        return targets
+            return (Target(None, None),)
+        return self.targets(host)
 
     def _make_targets(self, nodes: tuple[int, ...]) -> tuple[Target, ...]:
         node = self.request.instance_numa_node
@@ -136,10 +135,10 @@ class DecisionState:
         strict = tuple(Target(n, frozenset({n})) for n in nodes)
         if self.policy == "required":
             return strict
-        if self.policy == "legacy":
-            relaxed = tuple(Target(n, frozenset({n, None})) for n in nodes)
-            return strict + (relaxed or (Target(None, frozenset({None})),))
-        return (*strict, Target(nodes[0] if nodes else None, None))
+        # legacy / preferred without an instance node: Nova applies no NUMA rule to an instance
+        # without a NUMA topology; vfkeeper still tries for affinity first, then takes any device
+        relaxed = tuple(Target(n, frozenset({n, None})) for n in nodes)
+        return (*strict, *relaxed, Target(None, None))
 
 
 def _allowed(policy: NumaPolicy, node: int) -> frozenset[int | None] | None:
