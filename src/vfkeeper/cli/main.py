@@ -1,34 +1,38 @@
 """The ``vfkeeper`` command: composition root of the CLI.
 
-Each command module exposes ``register(app: typer.Typer) -> None``; adding a command group is
-adding its module to ``_COMMAND_MODULES``.
+Each command module exposes ``register(app: typer.Typer) -> None``; adding a command is
+adding its name and module to ``_COMMAND_MODULES``.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
 from vfkeeper import __version__
 
-_COMMAND_MODULES: list[str] = [
-    "vfkeeper.cli.discover",
-    "vfkeeper.cli.simulate",
-    "vfkeeper.cli.demo",
-    "vfkeeper.cli.xml",
-    "vfkeeper.cli.serve",
-    "vfkeeper.cli.token",
-    "vfkeeper.cli.host",
-    "vfkeeper.cli.network",
-    "vfkeeper.cli.port",
-    "vfkeeper.cli.instance",
-    "vfkeeper.cli.pool",
-    "vfkeeper.cli.allocation",
-    "vfkeeper.cli.spec",
-    "vfkeeper.cli.pools",
-    "vfkeeper.cli.vf",
-]
+# Command name -> the module that registers it. A run imports only the module of the command
+# it was asked for (the controller's modules pull in FastAPI, SQLAlchemy and Alembic, which would
+# otherwise add a second to every `vfkeeper discover`); help and unknown names import them all.
+_COMMAND_MODULES: dict[str, str] = {
+    "discover": "vfkeeper.cli.discover",
+    "simulate": "vfkeeper.cli.simulate",
+    "demo": "vfkeeper.cli.demo",
+    "xml": "vfkeeper.cli.xml",
+    "serve": "vfkeeper.cli.serve",
+    "token": "vfkeeper.cli.token",
+    "host": "vfkeeper.cli.host",
+    "network": "vfkeeper.cli.network",
+    "port": "vfkeeper.cli.port",
+    "instance": "vfkeeper.cli.instance",
+    "pool": "vfkeeper.cli.pool",
+    "allocation": "vfkeeper.cli.allocation",
+    "spec": "vfkeeper.cli.spec",
+    "pools": "vfkeeper.cli.pools",
+    "vf": "vfkeeper.cli.vf",
+}
 
 
 def _version(value: bool) -> None:
@@ -37,7 +41,8 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
+def build_app(command: str | None = None) -> typer.Typer:
+    """The CLI with every command, or with only ``command``'s module when it is a known name."""
     app = typer.Typer(
         name="vfkeeper",
         help="SR-IOV and InfiniBand VF passthrough as a managed service for KVM/libvirt clusters.",
@@ -54,10 +59,29 @@ def build_app() -> typer.Typer:
     ) -> None:
         """SR-IOV and InfiniBand VF passthrough as a managed service for KVM/libvirt clusters."""
 
-    for name in _COMMAND_MODULES:
+    if command == "":
+        modules = []
+    elif command in _COMMAND_MODULES:
+        modules = [_COMMAND_MODULES[command]]
+    else:
+        modules = list(dict.fromkeys(_COMMAND_MODULES.values()))
+    for name in modules:
         importlib.import_module(name).register(app)
     return app
 
 
+def _requested_command(argv: list[str]) -> str | None:
+    """The first argument that is not an option, if it names a command."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in _COMMAND_MODULES else None
+    return None
+
+
 def main() -> None:
-    build_app()()
+    argv = sys.argv[1:]
+    command = _requested_command(argv)
+    if command is None and argv[:1] == ["--version"]:
+        build_app(command="")()  # no command module is needed to print the version
+    else:
+        build_app(command)()
