@@ -79,7 +79,7 @@ def igb_pf() -> str:
     pfs = vm_guest.sriov_pfs("igb")
     if not pfs:
         pytest.skip("no SR-IOV capable device bound to igb here (this fixture is for the VM guest)")
-    vm_guest.set_numvfs(pfs[0], 0)
+    vm_guest.set_numvfs(pfs[0], 0, fresh=False)
     return pfs[0]
 
 
@@ -88,7 +88,16 @@ def igb_vfs(igb_pf: str) -> Iterator[Callable[[int], list[str]]]:
     """``make(n)`` gives the igb PF exactly n VFs bound to igbvf and returns their addresses in
     VF-index order; the PF is back to 0 VFs afterwards."""
     yield lambda count: vm_guest.set_numvfs(igb_pf, count)
-    vm_guest.set_numvfs(igb_pf, 0)
+    vm_guest.set_numvfs(igb_pf, 0, fresh=False)
+
+
+@pytest.fixture(scope="module")
+def igb_vfs_shared(igb_pf: str) -> Iterator[Callable[[int], list[str]]]:
+    """Like ``igb_vfs``, but the VFs live for the whole module: ``make(n)`` reuses them when the
+    count is already n. Saves a VF destroy + create per test (seconds each under TCG); the price
+    is that every test must put back the VF attributes it changes."""
+    yield lambda count: vm_guest.set_numvfs(igb_pf, count, fresh=False)
+    vm_guest.set_numvfs(igb_pf, 0, fresh=False)
 
 
 # --- on the host: one guest run serves every selected vm test -------------------------------------

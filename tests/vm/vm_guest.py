@@ -71,12 +71,21 @@ def wait_until(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -
 
 
 def set_numvfs(
-    pf: str, count: int, *, driver: str | None = "igbvf", sys_root: Path = SYS
+    pf: str,
+    count: int,
+    *,
+    fresh: bool = True,
+    driver: str | None = "igbvf",
+    sys_root: Path = SYS,
 ) -> list[str]:
     """Make the PF have exactly ``count`` VFs (through 0, as the kernel requires) and wait until
     each is bound to ``driver`` with a netdev (``driver=None``: do not wait for binding).
-    Returns the VF addresses in VF-index order."""
-    if int(read_attr(pf, "sriov_numvfs", sys_root)) != count:
+    ``fresh=False`` keeps the VFs there are when their count is already right. Returns the VF
+    addresses in VF-index order.
+
+    Each 0 -> n -> 0 cycle costs seconds in the guest: the kernel itself sleeps 100 ms after
+    enabling VFs and 1 s after disabling them (``drivers/pci/iov.c``), and igb adds its own."""
+    if fresh or int(read_attr(pf, "sriov_numvfs", sys_root)) != count:
         write_numvfs(pf, 0, sys_root)
         if count:
             write_numvfs(pf, count, sys_root)
