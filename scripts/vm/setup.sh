@@ -179,46 +179,60 @@ kernel_package() {
         awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
 }
 
+cached_kernel() {
+    find "$CACHE/kernel" -mindepth 2 -maxdepth 2 -name .extracted -printf '%h\n' 2>/dev/null |
+        xargs -r -n1 basename | sort -V | tail -1
+}
+
+# Downloads and extracts one kernel package into $CACHE/kernel/<package>; says why when it cannot.
+extract_kernel() { # PACKAGE
+    local pkg=$1 kver=${1#linux-image-} dest=$CACHE/kernel/$1 tmp
+    mkdir -p "$CACHE/kernel" && tmp=$(mktemp -d "$CACHE/kernel/.dl.XXXXXX") || return 1
+    # apt downloads as the user _apt when it can write the directory.
+    chown _apt "$tmp" 2>/dev/null || true
+    say "downloading $pkg (the kernel linux-image-amd64 depends on)"
+    if ! (cd "$tmp" && apt-get download -qq "$pkg" >/dev/null); then
+        say "apt-get download $pkg failed"
+        rm -rf "$tmp"
+        return 1
+    fi
+    chown root "$tmp" 2>/dev/null || true
+    say "extracting $pkg into $dest"
+    if ! dpkg -x "$tmp"/*.deb "$tmp/root" || [ ! -f "$tmp/root/boot/vmlinuz-$kver" ]; then
+        say "dpkg -x of $pkg failed, or it has no /boot/vmlinuz-$kver"
+        rm -rf "$tmp"
+        return 1
+    fi
+    # dpkg -x runs no maintainer scripts: build modules.dep so modprobe works (here and in the guest).
+    if ! depmod -b "$tmp/root" "$kver"; then
+        say "depmod -b for $kver failed"
+        rm -rf "$tmp"
+        return 1
+    fi
+    rm -rf "$dest"
+    mv "$tmp/root" "$dest" && rm -rf "$tmp" && touch "$dest/.extracted"
+}
+
 ensure_kernel() { # sets KPKG KVER KROOT
     KPKG=$(kernel_package || true)
     if [ -z "$KPKG" ] && is_root; then
         apt_update
         KPKG=$(kernel_package || true)
     fi
-    if [ -z "$KPKG" ]; then
-        # Offline or no apt lists: fall back to a kernel extracted earlier.
-        KPKG=$(find "$CACHE/kernel" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-*' -printf '%f\n' 2>/dev/null | sort -V | tail -1)
-        [ -n "$KPKG" ] || fail "cannot find the Debian kernel package (apt-cache depends linux-image-amd64 says nothing; run apt-get update)"
-        say "apt does not know linux-image-amd64; using the cached $KPKG"
+    if [ -n "$KPKG" ] && [ ! -f "$CACHE/kernel/$KPKG/.extracted" ] && extract_kernel "$KPKG"; then
+        # Older kernels in the cache are not needed any more.
+        find "$CACHE/kernel" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-*' ! -name "$KPKG" \
+            -exec rm -rf {} +
+    fi
+    if [ -z "$KPKG" ] || [ ! -f "$CACHE/kernel/$KPKG/.extracted" ]; then
+        # Offline, no apt lists, or the mirror moved on: a kernel extracted earlier still works.
+        local wanted=${KPKG:-linux-image-amd64\'s dependency}
+        KPKG=$(cached_kernel)
+        [ -n "$KPKG" ] || fail "cannot get the Debian kernel ($wanted), and none is cached in $CACHE/kernel"
+        say "WARNING: cannot get $wanted; using the cached $KPKG"
     fi
     KVER=${KPKG#linux-image-}
     KROOT=$CACHE/kernel/$KPKG
-    if [ -f "$KROOT/.extracted" ]; then
-        return 0
-    fi
-    mkdir -p "$CACHE/kernel" || fail "cannot create $CACHE (set VFKEEPER_VM_CACHE to a writable directory)"
-    local tmp
-    tmp=$(mktemp -d "$CACHE/kernel/.dl.XXXXXX")
-    # apt downloads as the user _apt when it can write the directory.
-    chown _apt "$tmp" 2>/dev/null || true
-    say "downloading $KPKG (the kernel linux-image-amd64 depends on)"
-    if ! (cd "$tmp" && apt-get download -qq "$KPKG" >/dev/null); then
-        rm -rf "$tmp"
-        fail "apt-get download $KPKG failed"
-    fi
-    say "extracting $KPKG into $KROOT"
-    rm -rf "$KROOT"
-    chown root "$tmp"
-    dpkg -x "$tmp"/*.deb "$tmp/root" || { rm -rf "$tmp"; fail "dpkg -x of $KPKG failed"; }
-    [ -f "$tmp/root/boot/vmlinuz-$KVER" ] || { rm -rf "$tmp"; fail "$KPKG has no /boot/vmlinuz-$KVER"; }
-    # dpkg -x runs no maintainer scripts: build modules.dep so modprobe works (here and in the guest).
-    depmod -b "$tmp/root" "$KVER" || { rm -rf "$tmp"; fail "depmod -b for $KVER failed"; }
-    rm -f "$tmp"/*.deb
-    mv "$tmp/root" "$KROOT"
-    rmdir "$tmp"
-    touch "$KROOT/.extracted"
-    # Older kernels in the cache are not needed any more.
-    find "$CACHE/kernel" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-*' ! -name "$KPKG" -exec rm -rf {} +
 }
 
 # --- initramfs -----------------------------------------------------------------------------------
@@ -322,7 +336,12 @@ build_initramfs() {
 # --- main ----------------------------------------------------------------------------------------
 ensure_packages
 if ! mkdir -p "$CACHE" 2>/dev/null || [ ! -w "$CACHE" ]; then
-    fail "$CACHE is not writable (run as root, or set VFKEEPER_VM_CACHE)"
+    # Another user (root) set the cache up; fine as long as it was built from this init script.
+    if grep -qx "INIT_SHA256=$(sha256sum "$INIT_SCRIPT" | cut -d' ' -f1)" "$CACHE/vm.env" 2>/dev/null; then
+        say "ready: $CACHE/vm.env is current (the cache is read-only for $(id -un))"
+        exit 0
+    fi
+    fail "$CACHE is not writable and its set-up is missing or stale (run as root, or set VFKEEPER_VM_CACHE)"
 fi
 ensure_kernel
 build_initramfs
