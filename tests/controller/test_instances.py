@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from vfkeeper.domain.inventory import Device
+
 Inventory = Callable[..., dict[str, Any]]
 SPECS = [{"vendor_id": "15b3", "product_id": "1018", "physical_network": "physnet1"},
          {"vendor_id": "15b3", "product_id": "1017", "physical_network": "physnet1"}]
@@ -125,3 +127,25 @@ def test_parallel_boots_never_share_a_vf_or_mac(cluster: httpx.Client) -> None:
     assert len({(a["host"], a["device"]) for a in allocs}) == len(allocs) == 8
     macs = [p["mac"] for p in cluster.get("/v1/ports").json() if p["mac"]]
     assert len(macs) == len(set(macs)) == 8
+
+
+def test_type_pci_devices_with_a_physnet_are_pooled_but_never_scheduled(
+    api: httpx.Client, inventory: Inventory
+) -> None:
+    """A plain PCI device a spec gives a physnet shows as a pool, and boots still schedule
+    (the scheduler takes only VF and PF pools) instead of failing on it."""
+    doc = inventory("host-p", vfs=2)
+    doc["devices"].append(Device(address="0000:5e:00.0", vendor_id="8086", product_id="0a54",
+                                 dev_type="type-PCI", driver="nvme", numa_node=0
+                                 ).model_dump(mode="json"))
+    assert api.put("/v1/hosts/host-p/inventory", json=doc).is_success
+    api.put("/v1/device-specs", json={"entries": [*SPECS, {"vendor_id": "8086",
+                                                           "physical_network": "physnet1"}]})
+    pools = api.get("/v1/pools", params={"host": "host-p"}).json()
+    assert ("type-PCI", 1, 1) in {(p["dev_type"], p["total"], p["free"]) for p in pools}
+    api.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                   "segmentation": {"type": "flat"}})
+    resp = _boot(api, [_port(api)])
+    assert resp.status_code == 201, resp.text
+    devices = {a["device"] for a in api.get("/v1/allocations").json()}
+    assert "0000:5e:00.0" not in devices

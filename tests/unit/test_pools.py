@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vfkeeper.domain.devspec import DeviceSpecSet, HostView
-from vfkeeper.domain.pools import compute_pools
+from vfkeeper.domain.pools import Member, compute_pools, group_pools
 
 PF = "0000:3b:00.0"
 
@@ -66,3 +66,19 @@ def test_different_tags_make_different_pools() -> None:
     pools = _pools([{"address": "0000:3b:00.2", "physical_network": "p", "trusted": "true"},
                     {"devname": "ens1f0", "product_id": "1018", "physical_network": "p"}])
     assert [(p["tags"].get("trusted"), p["total"]) for p in pools] == [(None, 3), ("true", 1)]
+
+
+def test_group_pools_is_the_one_exclusivity_rule_for_any_key_shape() -> None:
+    """The controller's stored rows and the spec matcher both group through group_pools."""
+    vf1, vf2 = "0000:3b:00.2", "0000:3b:00.3"
+    members = [Member("pf", PF, None), Member("vf", vf1, PF), Member("vf", vf2, PF),
+               Member("vf", "0000:3b:00.4", PF, assignable=False)]
+    idle = group_pools(members, {})
+    assert (idle["pf"].free, idle["vf"].free) == ([PF], [vf1, vf2])
+    vf_busy = group_pools(members, {vf1: PF})
+    assert (vf_busy["pf"].free, vf_busy["vf"].free, vf_busy["vf"].used) == ([], [vf2], [vf1])
+    # an in-use VF that is in no pool (no spec selects it) still takes its PF out
+    assert group_pools(members[:1], {"0000:3b:00.7": PF})["pf"].free == []
+    pf_busy = group_pools(members, {PF: None})
+    assert (pf_busy["pf"].used, pf_busy["vf"].free) == ([PF], [])
+    assert len(pf_busy["vf"].devices) == 3

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.errors import ConflictError
+from vfkeeper.controller.hosts import allocated_device_ids
+from vfkeeper.controller.views import device_groups
 from vfkeeper.scheduler import Placement, PoolKey
 from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port
 
@@ -46,31 +48,20 @@ class BootPlan:
     """port id -> PCI request id, for the SR-IOV ports."""
 
 
-def _free_devices(session: Session, host_id: int, key: PoolKey, count: int) -> list[Device]:
-    busy = select(Allocation.device_id)
-    stmt = select(Device).where(
-        Device.host_id == host_id, Device.physical_network == key.physical_network,
-        Device.dev_type == key.dev_type, Device.present.is_(True), Device.problem.is_(None),
-        Device.id.not_in(busy),
-    )
-    stmt = stmt.where(Device.numa_node.is_(None) if key.numa_node is None
-                      else Device.numa_node == key.numa_node)
-    if key.dev_type == "type-VF":
-        pf = aliased(Device)
-        pf_busy = select(pf.id).where(pf.host_id == host_id, pf.address == key.parent_pf,
-                                      pf.id.in_(busy))
-        stmt = stmt.where(Device.parent_addr == key.parent_pf, ~pf_busy.exists())
-    else:
-        vf = aliased(Device)
-        vf_busy = select(vf.id).where(vf.host_id == host_id, vf.parent_addr == key.parent_pf,
-                                      vf.id.in_(busy))
-        stmt = stmt.where(Device.address == key.parent_pf, ~vf_busy.exists())
-    candidates = [d for d in session.scalars(stmt.order_by(Device.address))
-                  if (d.vendor_id or "") == key.vendor_id and (d.product_id or "") == key.product_id
-                  and tuple(sorted((k, str(v)) for k, v in d.tags.items())) == key.tags]
-    if len(candidates) < count:
+def _take(devices: list[Device], in_use: set[int], key: PoolKey, count: int) -> list[Device]:
+    """``count`` free devices of pool ``key`` (lowest addresses first), marked in use.
+
+    Freeness, PF/VF exclusivity included, is decided by the one pool computation
+    (:func:`vfkeeper.controller.views.device_groups`) on rows read under the host's lock."""
+    wanted = (key.physical_network, key.dev_type, key.parent_pf, key.numa_node, key.vendor_id,
+              key.product_id, key.tags)
+    group = device_groups(devices, in_use).get(wanted)
+    if group is None or len(group.free) < count:
         raise PlacementStale(key)
-    return candidates[:count]
+    by_address = {d.address: d for d in devices}
+    taken = [by_address[a] for a in sorted(group.free)[:count]]
+    in_use.update(d.id for d in taken)
+    return taken
 
 
 def _vif(port: Port, net: Network, device: Device) -> tuple[str, dict[str, Any]]:
@@ -141,8 +132,10 @@ def claim(session: Session, plan: BootPlan, placement: Placement, addresses: Add
     session.add(instance)
     session.flush()
     by_request = {rid: pid for pid, rid in plan.request_ids.items()}
+    devices = list(session.scalars(select(Device).where(Device.host_id == host.id)))
+    in_use = allocated_device_ids(session, host.id)
     for allocation in placement.allocations:
-        for device in _free_devices(session, host.id, allocation.pool, allocation.count):
+        for device in _take(devices, in_use, allocation.pool, allocation.count):
             port = ports[by_request[allocation.request_id]]
             desired = _bind(session, port, host, device, request_id=allocation.request_id,
                             addresses=addresses)

@@ -21,7 +21,7 @@ from vfkeeper.controller.errors import (
     NotFoundError,
 )
 from vfkeeper.controller.hosts import agent_alive
-from vfkeeper.controller.views import pools_of
+from vfkeeper.controller.views import SCHEDULABLE, pools_of
 from vfkeeper.scheduler import (
     HostView,
     InstanceRequest,
@@ -58,6 +58,7 @@ def cluster_views(session: Session, now: datetime, timeout_s: float) -> list[Hos
                      p["product_id"], p["parent_pf"], p["free"], p["total"],
                      tuple(p["tags"].items()))
             for p in pools_of(devices.get(host.id, []), in_use)
+            if p["dev_type"] in SCHEDULABLE  # type-PCI pools: not requested by any port
         )
         views.append(HostView(host.name, pools, enabled=host.enabled,
                               agent_alive=agent_alive(host, now, timeout_s),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.hosts import agent_alive, allocated_device_ids
+from vfkeeper.domain.pools import Group, Member, group_pools
 from vfkeeper.store.models import Device, Host
 
 PoolKeyTuple = tuple[str, str, str, int | None, str, str, tuple[tuple[str, str], ...]]
+"""The fields of :class:`vfkeeper.scheduler.PoolKey`, in its order."""
+SCHEDULABLE = ("type-VF", "type-PF")
 
 
 def parent_pf(device: Device) -> str:
@@ -33,32 +35,34 @@ def pool_key(device: Device) -> PoolKeyTuple:
 
 
 def usable(device: Device) -> bool:
-    return (device.physical_network is not None and device.present and device.problem is None
-            and device.dev_type in ("type-VF", "type-PF"))
+    return device.physical_network is not None and device.present and device.problem is None
+
+
+def _parent(device: Device) -> str | None:
+    return device.parent_addr if device.dev_type == "type-VF" else None
+
+
+def device_groups(devices: list[Device], in_use: set[int]
+                  ) -> dict[PoolKeyTuple, Group[PoolKeyTuple]]:
+    """One host's stored devices grouped into pools by :func:`vfkeeper.domain.pools.group_pools`
+    (which owns PF/VF exclusivity): every device a spec assigned a physical network, and every
+    device held by an allocation."""
+    busy = {d.address: _parent(d) for d in devices if d.id in in_use}
+    members = (Member(pool_key(d), d.address, _parent(d), usable(d))
+               for d in devices if d.physical_network is not None or d.id in in_use)
+    return group_pools(members, busy)
 
 
 def pools_of(devices: list[Device], in_use: set[int]) -> list[dict[str, Any]]:
-    """Pools of one host's devices with total/used/free counts.
-
-    PF/VF exclusivity: a PF with any VF in use has no free PF, and the VFs of a PF that is
-    handed out whole are not free."""
-    busy_parents = {parent_pf(d) for d in devices if d.id in in_use}
-    grouped: dict[PoolKeyTuple, list[Device]] = defaultdict(list)
-    for device in devices:
-        if usable(device) or device.id in in_use:
-            grouped[pool_key(device)].append(device)
-    pf_taken = {d.address for d in devices if d.dev_type == "type-PF" and d.id in in_use}
+    """Pools of one host's devices with total/used/free counts (PF/VF exclusivity applied)."""
     pools = []
-    for key, members in sorted(grouped.items(), key=lambda kv: repr(kv[0])):
+    for key, group in sorted(device_groups(devices, in_use).items(), key=lambda kv: repr(kv[0])):
         physnet, dev_type, parent, numa, vendor, product, tags = key
-        used = sum(1 for d in members if d.id in in_use)
-        free = sum(1 for d in members if d.id not in in_use and usable(d))
-        blocked = parent in pf_taken if dev_type == "type-VF" else parent in busy_parents
         pools.append({
             "physical_network": physnet, "dev_type": dev_type, "parent_pf": parent,
             "numa_node": numa, "vendor_id": vendor, "product_id": product,
-            "tags": dict(tags), "total": len(members), "used": used,
-            "free": 0 if blocked else free,
+            "tags": dict(tags), "total": len(group.devices), "used": len(group.used),
+            "free": len(group.free),
         })
     return pools
 

@@ -7,17 +7,22 @@ handed out now, with PF/VF exclusivity: a PF is not free while any of its VFs is
 VF is not free while its PF is.
 
     pools = compute_pools(specs.bind(host), in_use={"0000:3b:00.2"})
+
+:func:`group_pools` is the one implementation of grouping and exclusivity: ``compute_pools``
+(devices matched by specs) and the controller (its stored device rows) both call it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from vfkeeper.domain.devspec import DeviceView, HostMatcher
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -85,44 +90,75 @@ def _order(key: PoolKey) -> tuple[object, ...]:
             key.numa_node, key.dev_type, key.parent_addr, key.tags)
 
 
-def _busy_families(matcher: HostMatcher, in_use: AbstractSet[str]) -> tuple[set[str], set[str]]:
-    """PFs with a VF in use, and PFs in use themselves."""
-    pfs_with_busy_vf: set[str] = set()
-    busy_pfs: set[str] = set()
-    for address in in_use:
-        dev = matcher.host.by_address.get(address)
-        if dev is None:
-            continue
-        if dev.parent_addr:
-            pfs_with_busy_vf.add(dev.parent_addr)
-        else:
-            busy_pfs.add(dev.address)
-    return pfs_with_busy_vf, busy_pfs
+@dataclass(frozen=True, slots=True)
+class Member(Generic[K]):
+    """One device that belongs to a pool, as :func:`group_pools` needs it."""
+
+    key: K
+    address: str
+    parent_addr: str | None
+    """The PF of a VF; ``None`` for PFs and plain PCI devices."""
+    assignable: bool = True
+    """False for a device kept only because it is held (vanished, or no spec selects it any
+    more): it counts in the pool's total, never as free."""
 
 
-def is_free(dev: DeviceView, in_use: AbstractSet[str], pfs_with_busy_vf: AbstractSet[str],
-            busy_pfs: AbstractSet[str]) -> bool:
-    if dev.address in in_use:
+@dataclass(slots=True)
+class Group(Generic[K]):
+    """A pool's devices by address, in the order the members came: all, free, in use."""
+
+    devices: list[str] = field(default_factory=list)
+    free: list[str] = field(default_factory=list)
+    used: list[str] = field(default_factory=list)
+
+
+def is_free(address: str, parent_addr: str | None, in_use: Mapping[str, str | None],
+            pfs_with_busy_vf: AbstractSet[str]) -> bool:
+    """The PF/VF exclusivity rule, the only place it is written: a device is free when it is
+    not in use, a VF's PF is not in use, and no VF of a PF is in use."""
+    if address in in_use:
         return False
-    if dev.parent_addr:
-        return dev.parent_addr not in busy_pfs
-    return dev.address not in pfs_with_busy_vf
+    if parent_addr:
+        return parent_addr not in in_use
+    return address not in pfs_with_busy_vf
+
+
+def group_pools(members: Iterable[Member[K]], in_use: Mapping[str, str | None]
+                ) -> dict[K, Group[K]]:
+    """Group ``members`` by key with their free and used devices.
+
+    ``in_use`` maps the address of every device of the host that is handed out (pool member or
+    not) to its PF's address (``None`` for a PF or a plain PCI device); it is what exclusivity
+    is decided on."""
+    pfs_with_busy_vf = {parent for parent in in_use.values() if parent}
+    groups: dict[K, Group[K]] = {}
+    for m in members:
+        group = groups.get(m.key)
+        if group is None:
+            group = groups[m.key] = Group()
+        group.devices.append(m.address)
+        if m.address in in_use:
+            group.used.append(m.address)
+        elif m.assignable and is_free(m.address, m.parent_addr, in_use, pfs_with_busy_vf):
+            group.free.append(m.address)
+    return groups
 
 
 def compute_pools(matcher: HostMatcher, in_use: AbstractSet[str] = frozenset()) -> list[Pool]:
     """The pools of the matcher's host, sorted by key. ``in_use`` holds the addresses of
     devices already handed out (addresses that are not on the host are ignored)."""
-    pfs_with_busy_vf, busy_pfs = _busy_families(matcher, in_use)
-    groups: dict[PoolKey, tuple[Mapping[str, Any], int, list[str], list[str]]] = {}
+    by_address = matcher.host.by_address
+    busy = {a: by_address[a].parent_addr or None for a in in_use if a in by_address}
+    tags_of: dict[PoolKey, tuple[Mapping[str, Any], int]] = {}
+    members: list[Member[PoolKey]] = []
     for dev, match in matcher.matches():
         if match is None:
             continue
         key = pool_key(dev, match.tags)
-        _, _, devices, free = groups.setdefault(key, (match.tags, match.spec_index, [], []))
-        devices.append(dev.address)
-        if is_free(dev, in_use, pfs_with_busy_vf, busy_pfs):
-            free.append(dev.address)
+        tags_of.setdefault(key, (match.tags, match.spec_index))
+        members.append(Member(key, dev.address, dev.parent_addr or None))
     return [
-        Pool(key=k, tags=dict(t), devices=tuple(d), free_devices=tuple(f), spec_index=i)
-        for k, (t, i, d, f) in sorted(groups.items(), key=lambda kv: _order(kv[0]))
+        Pool(key=k, tags=dict(tags_of[k][0]), devices=tuple(g.devices),
+             free_devices=tuple(g.free), spec_index=tags_of[k][1])
+        for k, g in sorted(group_pools(members, busy).items(), key=lambda kv: _order(kv[0]))
     ]
