@@ -175,10 +175,12 @@ class FakeLinkOps:
         return tuple(self._reported(self._vfs[(pf, i)]) for i in range(fake_pf.num_vfs))
 
     def get_vf(self, pf: str, vf_index: int) -> VfState:
-        vfs = self.list_vfs(pf)
-        if not 0 <= vf_index < len(vfs):
-            raise VfNotFoundError(pf, vf_index, len(vfs))
-        return vfs[vf_index]
+        fake_pf = self._pf(pf)
+        if not 0 <= vf_index < fake_pf.num_vfs:
+            raise VfNotFoundError(pf, vf_index, fake_pf.num_vfs)
+        if not self.model(pf).reports:
+            return VfState(pf, vf_index)
+        return self._reported(self._vfs[(pf, vf_index)])
 
     def set_vf(self, pf: str, vf_index: int, config: VfConfig) -> None:
         fake_pf = self._pf(pf)

@@ -190,14 +190,22 @@ class Pyroute2LinkOps:
                 raise PfNotFoundError(pf) from exc
             raise
 
-    def list_vfs(self, pf: str) -> tuple[VfState, ...]:
-        vfs = parse_link(pf, self._get_link(pf, RTEXT_FILTER_VF))
+    def _read(self, pf: str) -> tuple[int, tuple[VfState, ...]]:
+        """The PF's ifindex and its VFs, from one request."""
+        msg = self._get_link(pf, RTEXT_FILTER_VF)
+        vfs = parse_link(pf, msg)
         if any(vf.node_guid is None for vf in vfs) and self._has_sriov_dir(pf):
             vfs = tuple(self._sysfs_guids(vf) for vf in vfs)
-        return vfs
+        return int(msg["index"]), vfs
+
+    def list_vfs(self, pf: str) -> tuple[VfState, ...]:
+        return self._read(pf)[1]
 
     def get_vf(self, pf: str, vf_index: int) -> VfState:
-        vfs = self.list_vfs(pf)
+        return self._one(pf, vf_index, self.list_vfs(pf))
+
+    @staticmethod
+    def _one(pf: str, vf_index: int, vfs: tuple[VfState, ...]) -> VfState:
         if not 0 <= vf_index < len(vfs):
             raise VfNotFoundError(pf, vf_index, len(vfs))
         return vfs[vf_index]
@@ -218,8 +226,8 @@ class Pyroute2LinkOps:
     # -- writes -------------------------------------------------------------------------------
 
     def set_vf(self, pf: str, vf_index: int, config: VfConfig) -> None:
-        ifindex = int(self._get_link(pf, 0)["index"])
-        current = self.get_vf(pf, vf_index)
+        ifindex, vfs = self._read(pf)
+        current = self._one(pf, vf_index, vfs)
         guids = [(a, v) for a, v in config.items() if a in GUID_ATTRS]
         for attr, value in config.items():
             if attr not in GUID_ATTRS:

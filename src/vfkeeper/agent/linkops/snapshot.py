@@ -19,7 +19,7 @@ the kernel and the Mellanox tools take as "clear".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -112,18 +112,6 @@ class ApplyResult:
     """Best-effort attributes the driver refused; report them."""
 
 
-def _groups(config: VfConfig) -> list[VfConfig]:
-    """One-attribute configs in application order; both GUIDs together (one driver rebind)."""
-    groups: list[VfConfig] = []
-    guids = [(a, v) for a, v in config.items() if a in GUID_ATTRS]
-    for attr, value in config.items():
-        if attr not in GUID_ATTRS:
-            groups.append(VfConfig.of([(attr, value)]))
-        elif attr is guids[0][0]:
-            groups.append(VfConfig.of(guids))
-    return groups
-
-
 def _unset_as_clear(guid: str) -> int:
     """Zero ("never set") and all-ones ("cleared") both mean no administrative GUID."""
     parsed = parse_guid(guid)
@@ -167,6 +155,25 @@ def _merge(original: dict[str, Any], previous: VfSnapshot | None) -> VfConfig:
     return VfConfig(**original)
 
 
+def _program(
+    ops: LinkOps, pf: str, vf_index: int, pairs: list[tuple[VfAttr, object]]
+) -> Iterator[tuple[list[tuple[VfAttr, object]], VfRefusedError | None]]:
+    """Set ``pairs`` in as few ``set_vf`` calls as refusals allow (each call reads the PF once).
+
+    ``set_vf`` applies in order and stops at the first refusal, so the pairs before the refused
+    one are set; this yields ``(set pairs, refusal)`` chunks and goes on after each refusal."""
+    while pairs:
+        try:
+            ops.set_vf(pf, vf_index, VfConfig.of(pairs))
+        except VfRefusedError as refused:
+            at = [a.value for a, _ in pairs].index(refused.attribute)
+            yield pairs[:at], refused
+            pairs = pairs[at + 1 :]
+            continue
+        yield pairs, None
+        return
+
+
 def apply(
     ops: LinkOps,
     pf: str,
@@ -182,29 +189,25 @@ def apply(
     restart): values it recorded stay the originals, so a re-apply never forgets them.
     """
     current = ops.get_vf(pf, vf_index)
-    original: dict[str, Any] = {}
+    todo = [(a, v) for a, v in wanted.items() if _differs(current, a, v)]
     changed: list[VfAttr] = []
-    unchanged: list[VfAttr] = []
+    original: dict[str, Any] = {}
     skipped: list[VfRefusedError] = []
-    for group in _groups(wanted):
-        todo = [(a, v) for a, v in group.items() if _differs(current, a, v)]
-        unchanged.extend(a for a in group.attrs() if a not in dict(todo))
-        if not todo:
-            continue
-        try:
-            ops.set_vf(pf, vf_index, VfConfig.of(todo))
-        except VfRefusedError as refused:
-            attr = VfAttr(refused.attribute)
-            if isinstance(refused, _SKIPPABLE) and policy.get(attr) is Requirement.BEST_EFFORT:
-                skipped.append(refused)
-                continue
-            _roll_back(ops, VfSnapshot(pf, vf_index, VfConfig(**original)), refused)
-            raise
-        for attr, _ in todo:
+    for done, refused in _program(ops, pf, vf_index, todo):
+        for attr, _ in done:
             original[attr.value] = _recorded(attr, current.value(attr))
             changed.append(attr)
+        if refused is None:
+            continue
+        attr = VfAttr(refused.attribute)
+        if isinstance(refused, _SKIPPABLE) and policy.get(attr) is Requirement.BEST_EFFORT:
+            skipped.append(refused)
+            continue
+        _roll_back(ops, VfSnapshot(pf, vf_index, VfConfig(**original)), refused)
+        raise refused
+    unchanged = tuple(a for a in wanted.attrs() if a not in dict(todo))
     snapshot = VfSnapshot(pf, vf_index, _merge(original, previous))
-    return ApplyResult(snapshot, tuple(changed), tuple(unchanged), tuple(skipped))
+    return ApplyResult(snapshot, tuple(changed), unchanged, tuple(skipped))
 
 
 def _roll_back(ops: LinkOps, partial: VfSnapshot, cause: LinkOpsError) -> None:
@@ -215,16 +218,14 @@ def _roll_back(ops: LinkOps, partial: VfSnapshot, cause: LinkOpsError) -> None:
 
 
 def restore(ops: LinkOps, snapshot: VfSnapshot) -> None:
-    """Write every recorded value back. Each attribute is tried even if another fails; then
-    :class:`RestoreIncompleteError` lists what could not be restored."""
+    """Write every recorded value back. Each attribute is tried even if the driver refuses
+    another; then :class:`RestoreIncompleteError` lists what could not be restored."""
     failures: list[LinkOpsError] = []
     restored: list[str] = []
-    for group in _groups(snapshot.original):
-        try:
-            ops.set_vf(snapshot.pf, snapshot.vf_index, group)
-        except LinkOpsError as failed:
-            failures.append(failed)
-            continue
-        restored.extend(a.value for a in group.attrs())
+    pairs = list(snapshot.original.items())
+    for done, refused in _program(ops, snapshot.pf, snapshot.vf_index, pairs):
+        restored.extend(a.value for a, _ in done)
+        if refused is not None:
+            failures.append(refused)
     if failures:
         raise RestoreIncompleteError(snapshot.pf, snapshot.vf_index, failures, restored)
