@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from vfkeeper.domain.inventory import SCHEMA_VERSION
+
 Inventory = Callable[..., dict[str, Any]]
 
 
@@ -42,8 +44,8 @@ def test_schema_version_mismatch_is_422_naming_the_accepted_versions(
     resp = api.put("/v1/hosts/h1/inventory", json=doc)
     assert resp.status_code == 422
     err = resp.json()["error"]
-    assert err["details"]["accepted"] == [1]
-    assert "99" in err["message"] and "accepted: 1" in err["message"]
+    assert err["details"]["accepted"] == [SCHEMA_VERSION]
+    assert "99" in err["message"] and f"accepted: {SCHEMA_VERSION}" in err["message"]
     assert api.get("/v1/hosts/h1").status_code == 404  # nothing half-written
 
 

@@ -12,6 +12,7 @@ from vfkeeper import __version__
 from vfkeeper.controller import handlers, specs
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
+from vfkeeper.controller.cluster import SchedulingCache
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.routes import hosts, instances, networks, ports, reads
 from vfkeeper.controller.routes import specs as spec_routes
@@ -43,6 +44,7 @@ def create_app(
         addresses=AddressPools.from_settings(settings.mac_prefix, settings.guid_range, seed),
         matcher_for=specs.matcher_for,
         clock=clock,
+        scheduling=SchedulingCache(db, settings.agent_timeout_s),
     )
     app = FastAPI(
         title="vfkeeper",

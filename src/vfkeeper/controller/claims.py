@@ -121,8 +121,9 @@ def _lock_ports(session: Session, port_ids: tuple[str, ...], instance_id: str | 
 
 
 def claim(session: Session, plan: BootPlan, placement: Placement, addresses: AddressPools
-          ) -> Instance:
-    """Allocate the placement's devices, bind the ports, create the instance: one transaction."""
+          ) -> int:
+    """Allocate the placement's devices, bind the ports, create the instance: one transaction.
+    Returns the host's new generation (the claim bumps it by one)."""
     ports = {p.id: p for p in _lock_ports(session, plan.port_ids, None)}
     host = session.scalar(select(Host).where(Host.name == placement.host).with_for_update())
     if host is None or not host.enabled:
@@ -150,7 +151,7 @@ def claim(session: Session, plan: BootPlan, placement: Placement, addresses: Add
             port.status = "BUILD"
     host.generation += 1
     session.flush()
-    return instance
+    return host.generation
 
 
 def release(session: Session, instance_id: str) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
+from vfkeeper.controller.cluster import SchedulingCache
 from vfkeeper.controller.hosts import MatcherFactory
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store.database import Database
@@ -21,3 +22,5 @@ class Context:
     addresses: AddressPools
     matcher_for: MatcherFactory
     clock: Callable[[], datetime]
+    scheduling: SchedulingCache
+    """This process's cached cluster view."""

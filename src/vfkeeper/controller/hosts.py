@@ -132,7 +132,8 @@ def _kept(host: Host, row: Device) -> dict[str, Any]:
 
 
 def store_inventory(
-    session: Session, name: str, document: Any, matcher_for: MatcherFactory
+    session: Session, name: str, document: Any, matcher_for: MatcherFactory,
+    now: datetime | None = None,
 ) -> tuple[Host, list[dict[str, Any]]]:
     """The whole inventory PUT: validate, create the host if new, sync its devices."""
     inventory = parse_inventory(name, document)
@@ -141,22 +142,43 @@ def store_inventory(
         host = Host(name=name, enabled=True, generation=0)
         session.add(host)
         session.flush()
-    now = utcnow()
+    now = now or utcnow()
     host.inventory = inventory.model_dump(mode="json")
     host.inventory_schema_version = inventory.schema_version
     host.inventory_updated_at = now
     host.last_seen_at = now
     kept = sync_devices(session, host, inventory, matcher_for(session, host, inventory))
+    host.generation += 1
     session.flush()
     return host, kept
+
+
+def heartbeat(session: Session, name: str, now: datetime, timeout_s: float) -> None:
+    """Record that the host's agent is alive. An agent coming back after counting as dead bumps
+    the host's generation: its host is schedulable again, and the agent re-reads its state."""
+    host = get_host(session, name, lock=True)
+    if not agent_alive(host.last_seen_at, now, timeout_s):
+        host.generation += 1
+    host.last_seen_at = now
+
+
+def set_enabled(session: Session, name: str, enabled: bool | None, reason: str | None) -> Host:
+    """Enable or disable the host for scheduling (bumps its generation when it changes)."""
+    host = get_host(session, name, lock=True)
+    if enabled is not None and (enabled, reason) != (host.enabled, host.disabled_reason):
+        host.enabled = enabled
+        host.disabled_reason = None if enabled else reason
+        host.generation += 1
+    session.flush()
+    return host
 
 
 class MatcherFactory(Protocol):
     def __call__(self, session: Session, host: Host, inventory: inv.HostInventory) -> Matcher: ...
 
 
-def agent_alive(host: Host, now: datetime, timeout_s: float) -> bool:
-    seen = host.last_seen_at
+def agent_alive(seen: datetime | None, now: datetime, timeout_s: float) -> bool:
+    """Whether an agent last heard from at ``seen`` counts as alive at ``now``."""
     if seen is None:
         return False
     if seen.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC

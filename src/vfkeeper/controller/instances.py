@@ -4,7 +4,6 @@ releases everything."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,16 +19,11 @@ from vfkeeper.controller.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from vfkeeper.controller.hosts import agent_alive
-from vfkeeper.controller.views import SCHEDULABLE, pools_of
 from vfkeeper.scheduler import (
-    HostView,
     InstanceRequest,
     NoValidHostError,
     PciRequest,
     Placement,
-    PoolView,
-    schedule,
 )
 from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port
 
@@ -43,28 +37,6 @@ class InstanceCreate(BaseModel):
     ports: list[str] = Field(min_length=1, description="Port ids.")
     numa_policy: Literal["required", "preferred", "legacy"] = "legacy"
     host: str | None = Field(default=None, description="Host hint: place it on this host only.")
-
-
-def cluster_views(session: Session, now: datetime, timeout_s: float) -> list[HostView]:
-    """Every host as the scheduler sees it, from one read of devices and allocations."""
-    in_use = set(session.scalars(select(Allocation.device_id)))
-    devices: dict[int, list[Device]] = {}
-    for device in session.scalars(select(Device).where(Device.physical_network.is_not(None))):
-        devices.setdefault(device.host_id, []).append(device)
-    views = []
-    for host in session.scalars(select(Host)):
-        pools = tuple(
-            PoolView(p["physical_network"], p["dev_type"], p["numa_node"], p["vendor_id"],
-                     p["product_id"], p["parent_pf"], p["free"], p["total"],
-                     tuple(p["tags"].items()))
-            for p in pools_of(devices.get(host.id, []), in_use)
-            if p["dev_type"] in SCHEDULABLE  # type-PCI pools: not requested by any port
-        )
-        views.append(HostView(host.name, pools, enabled=host.enabled,
-                              agent_alive=agent_alive(host, now, timeout_s),
-                              disabled_reason=host.disabled_reason,
-                              agent_last_seen=host.last_seen_at))
-    return views
 
 
 def _plan(session: Session, body: InstanceCreate) -> tuple[claims.BootPlan, InstanceRequest]:
@@ -100,13 +72,13 @@ def boot(ctx: Context, body: InstanceCreate) -> str:
     request = InstanceRequest(request.pci_requests, numa_policy=request.numa_policy,
                               host_hint=request.host_hint, weigher=ctx.settings.weigher)
     for _ in range(ctx.settings.claim_attempts):
-        with ctx.db.read() as s:
-            result = schedule(request, cluster_views(s, ctx.clock(), ctx.settings.agent_timeout_s))
+        result = ctx.scheduling.schedule(request, ctx.clock())
         if not isinstance(result, Placement):
             raise NoValidHostError(result)
         try:
             with ctx.db.write() as s:
-                claims.claim(s, plan, result, ctx.addresses)
+                generation = claims.claim(s, plan, result, ctx.addresses)
+            ctx.scheduling.claimed(result, generation)
             return plan.instance_id
         except (claims.PlacementStale, IntegrityError, OperationalError) as exc:
             if isinstance(exc, OperationalError) and not _retryable(exc):

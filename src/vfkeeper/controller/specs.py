@@ -105,6 +105,7 @@ def reapply(session: Session, host: Host) -> list[dict[str, Any]]:
     if host.inventory is None:
         return []
     inventory = inv.HostInventory.model_validate(host.inventory)
+    host.generation += 1
     return sync_devices(session, host, inventory, matcher_for(session, host, inventory))
 
 

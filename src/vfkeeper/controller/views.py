@@ -88,7 +88,7 @@ def host_view(
         "enabled": host.enabled,
         "disabled_reason": host.disabled_reason,
         "agent": {"last_seen": host.last_seen_at,
-                  "alive": agent_alive(host, now, timeout_s)},
+                  "alive": agent_alive(host.last_seen_at, now, timeout_s)},
         "inventory_updated_at": host.inventory_updated_at,
         "schema_version": host.inventory_schema_version,
         "generation": host.generation,

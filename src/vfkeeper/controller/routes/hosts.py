@@ -55,7 +55,8 @@ def router(ctx: Context) -> APIRouter:
     def put_inventory(name: str, document: Any = Body(...)) -> InventoryAccepted:
         """Store the discovery document (``vfkeeper discover --json``) of host ``name``."""
         with ctx.db.write() as s:
-            host, kept = hosts.store_inventory(s, name, document, ctx.matcher_for)
+            host, kept = hosts.store_inventory(s, name, document, ctx.matcher_for,
+                                               ctx.clock())
             count = len(host.inventory["devices"]) if host.inventory else 0
             return InventoryAccepted(host=name, devices=count, generation=host.generation,
                                      in_use_devices_kept=kept)
@@ -64,18 +65,14 @@ def router(ctx: Context) -> APIRouter:
             dependencies=[require_host_access(ctx.auth, "heartbeat", write=True)])
     def heartbeat(name: str) -> None:
         with ctx.db.write() as s:
-            hosts.get_host(s, name).last_seen_at = ctx.clock()
+            hosts.heartbeat(s, name, ctx.clock(), ctx.settings.agent_timeout_s)
 
     @r.patch("/{name}",
              dependencies=[require_admin(ctx.auth, "enable or disable hosts")])
     def patch_host(name: str, patch: HostPatch) -> dict[str, Any]:
         """Enable or disable a host for scheduling (instances on it are not touched)."""
         with ctx.db.write() as s:
-            host = hosts.get_host(s, name, lock=True)
-            if patch.enabled is not None:
-                host.enabled = patch.enabled
-                host.disabled_reason = None if patch.enabled else patch.disabled_reason
-            s.flush()
+            host = hosts.set_enabled(s, name, patch.enabled, patch.disabled_reason)
             return host_view(s, host, ctx.clock(), ctx.settings.agent_timeout_s, detail=True)
 
     return r
