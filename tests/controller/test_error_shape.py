@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
 import httpx
 
 
@@ -64,3 +65,15 @@ def test_a_role_that_may_not_is_a_403_envelope(
     err = _assert_envelope(client("viewer").patch("/v1/hosts/h1", json={"enabled": False}), 403,
                            "forbidden")
     assert err["details"]["role"] == "viewer"  # type: ignore[index]
+
+
+def test_known_errors_are_answered_not_re_raised_to_the_server(app: object) -> None:
+    """A known error is answered by the exception middleware and goes no further: a server
+    (uvicorn) must not see it, or it logs a crash and drops the keep-alive connection."""
+    async def get(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://vfkeeper") as c:
+            return await c.get(path, headers={"Authorization": "Bearer nope"})
+
+    assert anyio.run(get, "/v1/hosts/ghost").status_code == 401
+    assert anyio.run(get, "/v1/no-such-thing").status_code == 404
