@@ -145,6 +145,10 @@ class _Tier:
                 pytest.fail(f"{self.unavailable} (VFKEEPER_VM_REQUIRED=1)", pytrace=False)
             raise pytest.skip.Exception(self.unavailable, _use_item_location=True)
         outcome = vm_harness.outcome_of(self._records_for(item.nodeid))
+        if outcome.kind == "failed" and self.run is not None:
+            outcome = vm_harness.Outcome(
+                "failed", f"{outcome.message}\n(guest console log: {self.run.console_log})"
+            )
         _apply(outcome, self._no_report(item.nodeid))
 
     def _records_for(self, nodeid: str) -> list[dict[str, Any]]:

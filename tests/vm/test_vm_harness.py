@@ -273,6 +273,7 @@ def test_one_boot_serves_every_selected_test_and_each_reports_its_guest_outcome(
     assert "failed in the guest (call)" in out
     assert "assert 'guest' == 'host'" in out
     assert "guest side output" in out
+    assert "(guest console log: " + str(tmp_path / "logs") in out
     assert "SKIPPED [1] tests/vm/test_sample.py:12: in the guest: no rdma_rxe in this kernel" in out
     assert "XFAIL tests/vm/test_sample.py::test_xfails - igb refuses link_state" in out
     assert "console log " + str(tmp_path / "logs") in out
