@@ -3,10 +3,14 @@
 Each host is N PFs x 64 VFs (4 x 63 for the smallest), alternating ConnectX-5 InfiniBand and
 ConnectX-5 Ethernet PFs (the Ethernet half still carries RoCE RDMA devices, so every function
 has an RDMA block to read). Reports, per size: functions/second of ``discover()`` in-process
-(best of N runs, wall and CPU time), the wall time and peak RSS of one ``vfkeeper discover
---json`` process, and the peak Python memory of an in-process scan (tracemalloc).
+(best of N runs, wall and CPU time), the CPU per function and its ratio to the smallest host's
+(linearity: 1.00 means a constant cost per function), the peak Python memory of an in-process
+scan (tracemalloc) and this process's peak RSS, the wall time and peak RSS of one ``vfkeeper
+discover --json`` process (best of N/2), and the load average (other work on the machine
+inflates wall times; CPU time is the steadier figure).
 
-    .venv/bin/python bench/discovery.py [--pkey-table 128] [--runs 5] [--dir /dev/shm]
+    .venv/bin/python bench/discovery.py [--pkey-table 128] [--runs 5] [--sizes 256,1040]
+                                        [--dir /dev/shm]
 
 Trees are built in /dev/shm when it exists (tmpfs, in memory like sysfs), else the temp dir.
 The PKey table size drives the cost of InfiniBand functions (one file per entry): real mlx5
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -91,27 +96,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pkey-table", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes", default="256,1040,4160",
+                        help="which hosts, by function count (of 256, 1040, 4160)")
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     args = parser.parse_args()
+    wanted = {int(n) for n in args.sizes.split(",")}
 
     print(f"pkey table: {args.pkey_table} entries per InfiniBand port; best of {args.runs}")
-    print("| functions | build s | scan wall s | scan CPU s | functions/s (wall) "
-          "| us/function (CPU) | Python peak MiB | `discover --json` wall s | its peak RSS MiB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| functions | scan wall s | scan CPU s | functions/s (wall) | functions/s (CPU) "
+          "| µs/function (CPU) | vs smallest | Python peak MiB | process RSS MiB "
+          "| `discover --json` wall s | its peak RSS MiB | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    first: float | None = None
     for pfs, vfs in SIZES:
+        if pfs * (vfs + 1) not in wanted:
+            continue
         tmp = Path(tempfile.mkdtemp(prefix="vfkeeper-bench-", dir=args.dir))
         try:
-            start = time.perf_counter()
             build_tree(host_spec(pfs, vfs, args.pkey_table), tmp)
-            build = time.perf_counter() - start
             wall, cpu, count = in_process(tmp, args.runs)
             peak = peak_python_mib(tmp)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             cli_wall, cli_rss = cli(tmp, max(1, args.runs // 2))
         finally:
             shutil.rmtree(tmp)
-        print(f"| {count:,} | {build:.2f} | {wall:.3f} | {cpu:.3f} | {count / wall:,.0f} "
-              f"| {cpu / count * 1e6:.0f} | {peak:.1f} | {cli_wall:.2f} | {cli_rss:.0f} |",
-              flush=True)
+        per = cpu / count * 1e6
+        first = first or per
+        print(f"| {count:,} | {wall:.3f} | {cpu:.3f} | {count / wall:,.0f} | {count / cpu:,.0f} "
+              f"| {per:.0f} | {per / first:.2f} | {peak:.1f} | {rss:.0f} | {cli_wall:.2f} "
+              f"| {cli_rss:.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -165,9 +166,14 @@ class FaultyReader(SysfsReader):
             code = self.faults[path]
             raise OSError(code, os.strerror(code), path)
 
-    def _read_bytes(self, path: str) -> bytes:
-        self._fault(path)
-        return super()._read_bytes(path)
+    def _read_files(self, directory: str, names: Sequence[str]) -> list[bytes | OSError]:
+        got = super()._read_files(directory, names)
+        for i, name in enumerate(names):
+            try:
+                self._fault(f"{directory}/{name}")
+            except OSError as exc:
+                got[i] = exc
+        return got
 
     def _listdir(self, path: str) -> list[str]:
         self._fault(path)
@@ -222,9 +228,10 @@ class VanishingReader(SysfsReader):
             os.unlink(f"{self.pci_devices_dir}/{self.victim}")
             self.when = "\0"  # once
 
-    def _read_bytes(self, path: str) -> bytes:
-        self._unplug(path)
-        return super()._read_bytes(path)
+    def _read_files(self, directory: str, names: Sequence[str]) -> list[bytes | OSError]:
+        for name in names:
+            self._unplug(f"{directory}/{name}")
+        return super()._read_files(directory, names)
 
     def _readlink(self, path: str) -> str:
         self._unplug(path)
@@ -257,9 +264,9 @@ class RecordingReader(SysfsReader):
         super().__init__(root)
         self.reads: list[str] = []
 
-    def _read_bytes(self, path: str) -> bytes:
-        self.reads.append(path)
-        return super()._read_bytes(path)
+    def _read_files(self, directory: str, names: Sequence[str]) -> list[bytes | OSError]:
+        self.reads += [f"{directory}/{name}" for name in names]
+        return super()._read_files(directory, names)
 
 
 def test_every_attribute_read_degrades_to_a_named_warning(tmp_path: Path) -> None:

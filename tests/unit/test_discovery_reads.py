@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from vfkeeper.agent.discovery import discover
 from vfkeeper.agent.sysfs import SysfsReader
@@ -16,9 +21,14 @@ class CountingReader(SysfsReader):
         super().__init__(root)
         self.calls: Counter[str] = Counter()
 
-    def _read_bytes(self, path: str) -> bytes:
+    def _read_files(self, directory: str, names: Sequence[str]) -> list[bytes | OSError]:
+        for name in names:
+            self.calls[f"{directory}/{name}"] += 1
+        return super()._read_files(directory, names)
+
+    def _read_binary(self, path: str, limit: int) -> bytes:
         self.calls[path] += 1
-        return super()._read_bytes(path)
+        return super()._read_binary(path, limit)
 
     def _listdir(self, path: str) -> list[str]:
         self.calls["ls " + path] += 1
@@ -63,3 +73,54 @@ def test_this_machines_own_sys_scans_cleanly() -> None:
     assert all(d.address.count(":") == 2 for d in inv.devices)
     for dev in inv.devices:
         assert dev.vendor_id is not None and dev.class_code is not None, inv.warnings
+
+
+class Syscalls:
+    """Counts the file-system system calls discovery makes (``os.open`` of files and
+    directories, ``os.read``, ``os.listdir``, ``os.readlink``), however the reader issues them."""
+
+    NAMES = ("open", "read", "listdir", "readlink")
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts: Counter[str] = Counter()
+        for name in self.NAMES:
+            monkeypatch.setattr(os, name, self._counted(name, getattr(os, name)))
+
+    def _counted(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.counts[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+
+def _calls_per_vf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str,
+                  table: int) -> dict[str, float]:
+    counts = []
+    for vfs in (4, 12):
+        root = tmp_path / f"{model}-{vfs}"
+        build_tree(HostSpec(pfs=(PfSpec(model, vfs=vfs, pkey_table=table),), extra_devices=()),
+                   root)
+        with monkeypatch.context() as patch:
+            calls = Syscalls(patch)
+            assert discover(SysfsReader(root)).warnings == ()
+        counts.append(calls.counts)
+    return {name: (counts[1][name] - counts[0][name]) / 8 for name in Syscalls.NAMES}
+
+
+def test_file_system_calls_per_function_are_pinned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one more VF costs. An InfiniBand VF of a ConnectX-5 with a PKey table of N entries:
+    1 open (the table's directory) + 1 per entry, and 23 files with a read each: class,
+    vendor, device, subsystem_vendor, subsystem_device, numa_node; its IPoIB netdev's type,
+    address, mtu, operstate, dev_port, speed; its RDMA device's node_guid, sys_image_guid; its
+    port's state, phys_state, link_layer, rate, lid, gids/0; its PF's sriov/N/node, port,
+    policy. 5 listings (its directory, net/, infiniband/, ports/, pkeys/) and 5 readlinks
+    (its bus link; physfn, driver, iommu_group; its PF's virtfnN). Lower these numbers when
+    discovery gets cheaper; never raise them without saying why in the commit."""
+    ib = _calls_per_vf(tmp_path, monkeypatch, "cx5-ib", 128)
+    assert ib == {"open": 23 + 1 + 128, "read": 23 + 128, "listdir": 5, "readlink": 5}
+    # Ethernet mode: one RoCE PKey entry (read by full path); sriov/N shows node only, so
+    # opening port and policy fails (cheaper than listing the directory)
+    eth = _calls_per_vf(tmp_path, monkeypatch, "cx5-eth", 128)
+    assert eth == {"open": 21 + 1 + 2, "read": 21 + 1, "listdir": 5, "readlink": 5}

@@ -30,3 +30,11 @@ def test_vfs_of_orders_by_vf_index() -> None:
         ),
     )
     assert [d.vf_index for d in inv.vfs_of("0000:03:00.0")] == [0, 1, 2]
+
+
+def test_a_version_1_document_reads_with_the_version_2_fields_null() -> None:
+    doc = {"schema_version": 1, "hostname": "h",
+           "devices": [{"address": "0000:03:00.0", "dev_type": "type-PF"}]}
+    inv = HostInventory.model_validate(doc)
+    assert inv.schema_version == 1
+    assert (inv.devices[0].sriov_vf_device, inv.devices[0].vpd_serial) == (None, None)

@@ -16,8 +16,9 @@ DOC = Path(__file__).parents[2] / "docs" / "inventory-schema.md"
 
 HOW_TO_UPDATE = (
     "HostInventory's JSON schema changed. If that is deliberate: (1) bump SCHEMA_VERSION in "
-    "src/vfkeeper/domain/inventory.py unless the change only adds an optional field; "
-    "(2) describe the change in docs/inventory-schema.md; (3) regenerate the golden file with "
+    "src/vfkeeper/domain/inventory.py (any change, an added optional field too: readers refuse "
+    "unknown fields); (2) describe the change in docs/inventory-schema.md's history and tell "
+    "the controller which versions to accept; (3) regenerate the golden file with "
     "VFKEEPER_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_inventory_schema.py"
 )
 

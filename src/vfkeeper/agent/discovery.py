@@ -3,9 +3,10 @@
 For each PCI function listed in ``sys/bus/pci/devices`` the scan lists the function's
 directory once, then reads only the entries that listing shows (kernel
 ``Documentation/ABI/testing/sysfs-bus-pci``): ``class``, ``vendor``, ``device``,
-``subsystem_vendor``, ``subsystem_device``, ``sriov_totalvfs``/``sriov_numvfs``, the ``physfn``,
-``virtfnN``, ``driver`` and ``iommu_group`` links, ``numa_node``, ``net/`` and ``infiniband/``.
-No path is read twice, and nothing is read lazily later.
+``subsystem_vendor``, ``subsystem_device``, ``sriov_totalvfs``/``sriov_numvfs``/``sriov_vf_device``,
+the ``physfn``, ``virtfnN``, ``driver`` and ``iommu_group`` links, ``numa_node``, a PF's ``vpd``,
+``net/`` and ``infiniband/``. No path is read twice, and nothing is read lazily later; the
+attributes of one directory are read in one batch (:meth:`Scan.attrs`).
 
 Robustness: a missing, unreadable or malformed attribute leaves its field null and adds a
 :class:`ScanWarning` naming the path. A function whose directory cannot be listed (dangling bus
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from vfkeeper.agent import parse
+from vfkeeper.agent import parse, vpd
 from vfkeeper.agent.errors import SysfsMissingError, SysfsReadError
 from vfkeeper.agent.ib import read_ib_device, read_vf_admin_guids
 from vfkeeper.agent.netdev import bus_info, read_netdevs
-from vfkeeper.agent.scan import Scan
+from vfkeeper.agent.scan import Attr, Scan
 from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.domain.inventory import (
     Device,
@@ -43,6 +44,17 @@ NETWORK_CLASS_PREFIX = "0x02"
 _CLASS_LINK_TYPES: dict[str, LinkType] = {"0x0200": "ethernet", "0x0207": "infiniband"}
 _VANISHED = "the device vanished during the scan (hot-unplug, or VFs being removed); left out"
 _LINK_LAYERS: dict[str, LinkType] = {"InfiniBand": "infiniband", "Ethernet": "ethernet"}
+_PCI_ATTRS = (
+    Attr("vendor", parse.hex_id, "vendor_id"),
+    Attr("device", parse.hex_id, "product_id"),
+    Attr("subsystem_vendor", parse.hex_id, "subsystem_vendor_id"),
+    Attr("subsystem_device", parse.hex_id, "subsystem_device_id"),
+    Attr("numa_node", parse.numa_node, "numa_node", optional=True),
+    Attr("sriov_totalvfs", parse.decimal, "sriov_totalvfs", optional=True),
+    Attr("sriov_vf_device", parse.vf_device_id, "sriov_vf_device", optional=True),
+)
+_NUMVFS = Attr("sriov_numvfs", parse.decimal, "sriov_numvfs")
+_NUMVFS_OPTIONAL = _NUMVFS._replace(optional=True)
 
 
 @dataclass
@@ -133,16 +145,11 @@ def _read_function(
         return None
     f = fn.fields
     f["class_code"] = class_code
-    f["vendor_id"] = _attr(scan, fn, "vendor", parse.hex_id, "vendor_id")
-    f["product_id"] = _attr(scan, fn, "device", parse.hex_id, "product_id")
-    f["subsystem_vendor_id"] = _attr(
-        scan, fn, "subsystem_vendor", parse.hex_id, "subsystem_vendor_id")
-    f["subsystem_device_id"] = _attr(
-        scan, fn, "subsystem_device", parse.hex_id, "subsystem_device_id")
+    # sriov_numvfs must exist on an SR-IOV capable function (one with sriov_totalvfs)
+    _read_attrs(scan, fn, (*_PCI_ATTRS,
+                           _NUMVFS if "sriov_totalvfs" in entries else _NUMVFS_OPTIONAL))
     _read_sriov(scan, fn, entries)
     _read_links(scan, fn, entries)
-    f["numa_node"] = _attr(
-        scan, fn, "numa_node", parse.numa_node, "numa_node", optional=True)
     netdevs = read_netdevs(scan, dev_dir, entries)
     f["netdevs"] = netdevs
     f["bus_info"] = bus_info(address, entries) if netdevs else None
@@ -150,18 +157,46 @@ def _read_function(
     return fn
 
 
+def _read_attrs(scan: Scan, fn: _Function, wanted: tuple[Attr, ...]) -> None:
+    """Read, in one batch, the attributes the function's directory lists; an absent one is
+    null (and a warning unless it is optional)."""
+    listed = []
+    for attr in wanted:
+        if attr.name in fn.entries:
+            listed.append(attr)
+        else:
+            fn.fields[attr.field] = None
+            if not attr.optional:
+                scan.warn(f"{fn.dev_dir}/{attr.name}", f"missing; {attr.field} is null")
+    for attr, value in zip(listed, scan.attrs(fn.dev_dir, listed), strict=True):
+        fn.fields[attr.field] = value
+
+
 def _read_sriov(scan: Scan, fn: _Function, entries: set[str]) -> None:
-    capable = "sriov_totalvfs" in entries
-    fn.fields["sriov_totalvfs"] = _attr(
-        scan, fn, "sriov_totalvfs", parse.decimal, "sriov_totalvfs", optional=True)
-    fn.fields["sriov_numvfs"] = _attr(
-        scan, fn, "sriov_numvfs", parse.decimal, "sriov_numvfs", optional=not capable)
+    """A PF's ``virtfnN`` links (each VF's index, read once here rather than per VF), its
+    mlx5 ``sriov/`` directory, and the card serial number in its VPD."""
     fn.has_sriov_dir = "sriov" in entries
     for entry in entries:
         if entry.startswith("virtfn") and entry[6:].isdigit():
             target = scan.link(f"{fn.dev_dir}/{entry}", f"VF {entry[6:]} address")
             if target is not None:
                 fn.virtfns[int(entry[6:])] = target
+    is_pf = "sriov_totalvfs" in entries and "physfn" not in entries
+    fn.fields["vpd_serial"] = _vpd_serial(scan, fn.dev_dir) if is_pf and "vpd" in entries else None
+
+
+def _vpd_serial(scan: Scan, dev_dir: str) -> str | None:
+    path = f"{dev_dir}/vpd"
+    try:
+        data = scan.reader.read_binary(path)
+    except SysfsReadError as exc:
+        scan.failed(exc, "vpd_serial")
+        return None
+    try:
+        return vpd.serial_number(data)
+    except ValueError as exc:
+        scan.warn(path, f"malformed VPD ({exc}); vpd_serial is null")
+        return None
 
 
 def _read_links(scan: Scan, fn: _Function, entries: set[str]) -> None:

@@ -13,8 +13,27 @@ from __future__ import annotations
 
 from vfkeeper.agent import parse
 from vfkeeper.agent.errors import SysfsReadError
-from vfkeeper.agent.scan import Scan
+from vfkeeper.agent.scan import Attr, Scan
 from vfkeeper.domain.inventory import IbDevice, IbPort, VfAdminGuids
+
+_DEVICE_ATTRS = (
+    Attr("node_guid", parse.sysfs_guid, "node_guid"),
+    Attr("sys_image_guid", parse.sysfs_guid, "sys_image_guid"),
+)
+_PORT_ATTRS = (
+    Attr("state", None, "state"),
+    Attr("phys_state", None, "phys_state"),
+    Attr("link_layer", None, "link_layer"),
+    Attr("rate", None, "rate"),
+    Attr("lid", parse.lid, "lid"),
+    Attr("gids/0", parse.gid_port_guid, "port_guid"),
+)
+_ADMIN_ATTRS = (
+    Attr("node", parse.byte_guid, "node_guid"),
+    Attr("port", parse.byte_guid, "port_guid", optional=True),  # InfiniBand mode only
+    Attr("policy", None, "policy", optional=True),  # InfiniBand mode only
+)
+_NO_PKEY = "0x0000"
 
 
 def _numbered(names: list[str]) -> list[tuple[int, str]]:
@@ -23,10 +42,7 @@ def _numbered(names: list[str]) -> list[tuple[int, str]]:
 
 def read_ib_device(scan: Scan, ib_dir: str, name: str) -> IbDevice:
     """``ib_dir`` is ``<pci function>/infiniband/<name>``."""
-    node_guid = scan.parsed(f"{ib_dir}/node_guid", parse.sysfs_guid, f"infiniband {name} node_guid")
-    sys_image_guid = scan.parsed(
-        f"{ib_dir}/sys_image_guid", parse.sysfs_guid, f"infiniband {name} sys_image_guid"
-    )
+    node_guid, sys_image_guid = scan.attrs(ib_dir, _DEVICE_ATTRS, f"infiniband {name} ")
     ports_dir = f"{ib_dir}/ports"
     names = scan.listdir(ports_dir, f"infiniband {name} ports") or []
     ports = tuple(
@@ -38,15 +54,11 @@ def read_ib_device(scan: Scan, ib_dir: str, name: str) -> IbDevice:
 
 def _read_port(scan: Scan, port_dir: str, number: int, dev: str) -> IbPort:
     what = f"infiniband {dev} port {number}"
-    link_layer = scan.text(f"{port_dir}/link_layer", f"{what} link_layer")
+    state, phys_state, link_layer, rate, lid, port_guid = scan.attrs(
+        port_dir, _PORT_ATTRS, what + " ")
     return IbPort(
-        number=number,
-        state=scan.text(f"{port_dir}/state", f"{what} state"),
-        phys_state=scan.text(f"{port_dir}/phys_state", f"{what} phys_state"),
-        link_layer=link_layer,
-        rate=scan.text(f"{port_dir}/rate", f"{what} rate"),
-        lid=scan.parsed(f"{port_dir}/lid", parse.lid, f"{what} lid"),
-        port_guid=scan.parsed(f"{port_dir}/gids/0", parse.gid_port_guid, f"{what} port_guid"),
+        number=number, state=state, phys_state=phys_state, link_layer=link_layer, rate=rate,
+        lid=lid, port_guid=port_guid,
         # iWARP devices have no PKey table; every InfiniBand port has one.
         pkeys=_read_pkeys(scan, f"{port_dir}/pkeys", what, optional=link_layer != "InfiniBand"),
     )
@@ -54,21 +66,22 @@ def _read_port(scan: Scan, port_dir: str, number: int, dev: str) -> IbPort:
 
 def _read_pkeys(scan: Scan, pkeys_dir: str, what: str, *, optional: bool) -> tuple[str, ...]:
     """The non-zero entries of a PKey table, in index order. Tables are large (128 entries on
-    mlx5, nearly all 0x0000) and read for every port, so this loop stays lean."""
+    mlx5, nearly all 0x0000) and read for every port: one batch read through the directory's
+    descriptor, and an unused entry costs one comparison."""
     names = scan.listdir(pkeys_dir, f"{what} pkeys", optional=optional)
-    if names is None:
+    if not names:
         return ()
-    read, keys = scan.reader.read, []
-    for index, entry in _numbered(names):
-        path = f"{pkeys_dir}/{entry}"
-        try:
-            raw = read(path)
-        except SysfsReadError as exc:
-            scan.failed(exc, f"{what} pkey index {index}")
+    entries = [n for n in names if n.isdigit()]
+    entries.sort(key=int)
+    keys = []
+    for entry, raw in zip(entries, scan.reader.read_many(pkeys_dir, entries), strict=True):
+        if raw == _NO_PKEY:
             continue
-        if raw == "0x0000":
+        field = f"{what} pkey index {entry}"
+        if isinstance(raw, SysfsReadError):
+            scan.failed(raw, field)
             continue
-        value = scan.parse(path, raw, parse.pkey, f"{what} pkey index {index}")
+        value = scan.parse(f"{pkeys_dir}/{entry}", raw, parse.pkey, field)
         if value:
             keys.append(f"0x{value:04x}")
     return tuple(keys)
@@ -77,11 +90,6 @@ def _read_pkeys(scan: Scan, pkeys_dir: str, what: str, *, optional: bool) -> tup
 def read_vf_admin_guids(scan: Scan, pf_dir: str, vf_index: int) -> VfAdminGuids:
     """``<pf_dir>/sriov/<vf_index>/{node,port,policy}`` (mlx5; callers check ``sriov`` exists).
     ``port`` and ``policy`` exist only in InfiniBand mode."""
-    base = f"{pf_dir}/sriov/{vf_index}"
-    what = f"VF {vf_index} admin"
-    return VfAdminGuids(
-        node_guid=scan.parsed(f"{base}/node", parse.byte_guid, f"{what} node_guid"),
-        port_guid=scan.parsed(f"{base}/port", parse.byte_guid, f"{what} port_guid",
-                              optional=True),
-        policy=scan.text(f"{base}/policy", f"{what} policy", optional=True),
-    )
+    node_guid, port_guid, policy = scan.attrs(
+        f"{pf_dir}/sriov/{vf_index}", _ADMIN_ATTRS, f"VF {vf_index} admin ")
+    return VfAdminGuids(node_guid=node_guid, port_guid=port_guid, policy=policy)

@@ -12,11 +12,21 @@ import errno
 
 from vfkeeper.agent import parse
 from vfkeeper.agent.errors import SysfsMissingError, SysfsReadError
-from vfkeeper.agent.scan import Scan
+from vfkeeper.agent.scan import Attr, Scan
 from vfkeeper.domain.inventory import LinkType, Netdev
 
 ARPHRD_TYPES: dict[int, LinkType] = {1: "ethernet", 32: "infiniband"}
 """``net/<if>/type`` values (``include/uapi/linux/if_arp.h``) and the link types they mean."""
+
+_ATTRS = (
+    Attr("type", parse.decimal, "link_type"),
+    Attr("address", parse.hwaddr, "mac"),
+    Attr("mtu", parse.decimal, "mtu"),
+    Attr("operstate", None, "operstate"),
+    Attr("dev_port", parse.decimal, "dev_port", optional=True),
+)
+_SPEED = Attr("speed", parse.speed_mbps, "speed_mbps", optional=True)
+_NAMES = [a.name for a in (*_ATTRS, _SPEED)]
 
 
 def netdev_dirs(scan: Scan, dev_dir: str, entries: set[str]) -> list[tuple[str, str]]:
@@ -31,30 +41,27 @@ def netdev_dirs(scan: Scan, dev_dir: str, entries: set[str]) -> list[tuple[str, 
 
 
 def read_netdev(scan: Scan, path: str, name: str) -> Netdev:
-    what = f"netdev {name}"
-    kind = scan.parsed(f"{path}/type", parse.decimal, f"{what} link_type")
+    what = f"netdev {name} "
+    *raws, speed = scan.reader.read_many(path, _NAMES)
+    kind, mac, mtu, operstate, dev_port = scan.values(path, _ATTRS, raws, what)
     return Netdev(
         name=name,
-        mac=scan.parsed(f"{path}/address", parse.hwaddr, f"{what} mac"),
-        mtu=scan.parsed(f"{path}/mtu", parse.decimal, f"{what} mtu"),
-        operstate=scan.text(f"{path}/operstate", f"{what} operstate"),
-        speed_mbps=_speed(scan, f"{path}/speed", what),
+        mac=mac,
+        mtu=mtu,
+        operstate=operstate,
+        speed_mbps=_speed(scan, f"{path}/speed", speed, what),
         link_type=None if kind is None else ARPHRD_TYPES.get(kind),
-        dev_port=scan.parsed(f"{path}/dev_port", parse.decimal, f"{what} dev_port", optional=True),
+        dev_port=dev_port,
     )
 
 
-def _speed(scan: Scan, path: str, what: str) -> int | None:
-    try:
-        raw = scan.reader.read(path)
-    except SysfsMissingError:
+def _speed(scan: Scan, path: str, raw: str | SysfsReadError, what: str) -> int | None:
+    if isinstance(raw, SysfsMissingError):
         return None  # virtual and older drivers have no speed attribute
-    except SysfsReadError as exc:
-        if exc.errno == errno.EINVAL:
-            return None  # the interface is administratively down
-        scan.failed(exc, f"{what} speed_mbps")
-        return None
-    return scan.parse(path, raw, parse.speed_mbps, f"{what} speed_mbps")
+    if isinstance(raw, SysfsReadError) and raw.errno == errno.EINVAL:
+        return None  # the interface is administratively down
+    value: int | None = scan.value(path, raw, _SPEED, what)
+    return value
 
 
 def read_netdevs(scan: Scan, dev_dir: str, entries: set[str]) -> tuple[Netdev, ...]:

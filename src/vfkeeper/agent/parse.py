@@ -10,6 +10,7 @@ from vfkeeper.domain.guid import parse_guid
 
 _DECIMAL = re.compile(r"-?[0-9]+")
 _HEX_ID = re.compile(r"0x([0-9a-fA-F]{1,4})")
+_BARE_HEX_ID = re.compile(r"(?:0x)?([0-9a-fA-F]{1,4})")
 _HEX_NUM = re.compile(r"0x[0-9a-fA-F]+")
 _CLASS = re.compile(r"0x([0-9a-fA-F]{6})")
 _HWADDR = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){0,31}")
@@ -23,6 +24,15 @@ def hex_id(text: str) -> str:
     m = _HEX_ID.fullmatch(text)
     if not m:
         raise ValueError("expected 0x and up to 4 hex digits")
+    return m.group(1).lower().rjust(4, "0")
+
+
+def vf_device_id(text: str) -> str:
+    """``sriov_vf_device``: the kernel prints ``%x`` (``1018``, ``71``; a 2025 patch proposes
+    ``0x%04x``) → ``1018``, ``0071``."""
+    m = _BARE_HEX_ID.fullmatch(text)
+    if not m:
+        raise ValueError("expected up to 4 hex digits")
     return m.group(1).lower().rjust(4, "0")
 
 

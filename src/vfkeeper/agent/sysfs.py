@@ -5,17 +5,24 @@
 nothing and keeps no state, so each scan sees the host as it is; callers take care not to read
 one path twice.
 
+Reads are cheap because sysfs files are tiny: one ``open`` + one ``read`` of at most a page (the
+kernel formats a text attribute into one page) + ``close``, no buffered file object.
+:meth:`SysfsReader.read_many` reads several attributes of one directory through an open
+descriptor of that directory (``openat``), so the kernel walks the long path once, not once per
+attribute; a PKey table's 128 entries are read that way.
+
 Every failure is a typed :class:`~vfkeeper.agent.errors.SysfsReadError` carrying the full path:
 ``SysfsMissingError`` when the path (or the target of a symlink on it) does not exist,
-``SysfsUnreadableError`` for everything else. ``_read_bytes``, ``_listdir`` and ``_readlink``
-are the only calls that touch the file system; tests override them to inject faults a root
-user cannot otherwise provoke (``EACCES``) or to watch which paths are read.
+``SysfsUnreadableError`` for everything else. ``_read_files``, ``_read_binary``, ``_listdir``
+and ``_readlink`` are the only calls that touch the file system; tests override them to inject
+faults a root user cannot otherwise provoke (``EACCES``) or to watch which paths are read.
 """
 
 from __future__ import annotations
 
 import errno as errno_mod
 import os
+from collections.abc import Sequence
 
 from vfkeeper.agent.errors import (
     SysfsMissingError,
@@ -26,7 +33,17 @@ from vfkeeper.agent.errors import (
 
 # ENODEV/ENXIO: kernfs answers these for attributes of a device that is being removed.
 _MISSING_ERRNOS = frozenset({errno_mod.ENOENT, errno_mod.ENODEV, errno_mod.ENXIO})
-_MAX_ATTR = 65536
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+"""A sysfs text attribute is at most one page: the kernel's ``show()`` fills one page."""
+_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_DIR_FLAGS = _FLAGS | os.O_DIRECTORY
+_MIN_DIR_BATCH = 8
+"""From this many names on, :meth:`SysfsReader._read_files` opens the directory once and the
+files relative to it (a PKey table). Measured on tmpfs, a relative open saves ~0.7 µs of path
+walk and opening the directory costs ~3 µs, so the 2-6 attributes of a device, netdev or port
+directory are read by full path."""
+VPD_MAX = 0x8000
+"""PCI VPD is addressed with 15 bits: at most 32 KiB."""
 
 
 def _error(path: str, exc: OSError) -> SysfsReadError:
@@ -75,14 +92,38 @@ class SysfsReader:
 
     def read(self, path: str) -> str:
         """The attribute's text without the trailing newline."""
+        directory, _, name = path.rpartition("/")
+        value = self.read_many(directory, (name,))[0]
+        if isinstance(value, SysfsReadError):
+            raise value
+        return value
+
+    def read_many(self, directory: str, names: Sequence[str]) -> list[str | SysfsReadError]:
+        """The text of each attribute ``names`` lists in ``directory``, in that order. An
+        attribute that cannot be read yields its :class:`SysfsReadError` in its place instead of
+        raising, so a table of 128 entries costs no exception per entry."""
+        got = self._read_files(directory, names)
+        try:  # the common case: every attribute read, and text
+            return [data.decode().strip() for data in got]  # type: ignore[union-attr]
+        except (AttributeError, UnicodeDecodeError):
+            pass  # an OSError in the list, or bytes that are not text
+        out: list[str | SysfsReadError] = []
+        for name, data in zip(names, got, strict=True):
+            if isinstance(data, OSError):
+                out.append(_error(f"{directory}/{name}", data))
+                continue
+            try:
+                out.append(data.decode().strip())
+            except UnicodeDecodeError as exc:
+                out.append(SysfsUnreadableError(f"{directory}/{name}", f"not text ({exc.reason})"))
+        return out
+
+    def read_binary(self, path: str, limit: int = VPD_MAX) -> bytes:
+        """A binary attribute (``vpd``, ``config``) up to ``limit`` bytes."""
         try:
-            data = self._read_bytes(path)
+            return self._read_binary(path, limit)
         except OSError as exc:
             raise _error(path, exc) from exc
-        try:
-            return data.decode().strip()
-        except UnicodeDecodeError as exc:
-            raise SysfsUnreadableError(path, f"not text ({exc.reason})") from exc
 
     def listdir(self, path: str) -> list[str]:
         try:
@@ -116,10 +157,45 @@ class SysfsReader:
 
     # -- the only calls that touch the file system --------------------------------------------
 
-    def _read_bytes(self, path: str) -> bytes:
-        fd = os.open(path, os.O_RDONLY)
+    def _read_files(self, directory: str, names: Sequence[str]) -> list[bytes | OSError]:
+        """The bytes of each named file of ``directory``, or the ``OSError`` reading it raised."""
+        if len(names) < _MIN_DIR_BATCH:
+            return [_read_file(f"{directory}/{name}") for name in names]
         try:
-            return os.read(fd, _MAX_ATTR)
+            dir_fd = os.open(directory, _DIR_FLAGS)
+        except OSError as exc:
+            return [exc] * len(names)
+        # The loop a PKey table's 128 entries go through: inlined, no exception when all is well.
+        open_, read, close = os.open, os.read, os.close
+        out: list[bytes | OSError] = []
+        try:
+            for name in names:
+                try:
+                    fd = open_(name, _FLAGS, dir_fd=dir_fd)
+                except OSError as exc:
+                    out.append(exc)
+                    continue
+                try:
+                    out.append(read(fd, _PAGE))
+                except OSError as exc:
+                    out.append(exc)
+                finally:
+                    close(fd)
+        finally:
+            close(dir_fd)
+        return out
+
+    def _read_binary(self, path: str, limit: int) -> bytes:
+        fd = os.open(path, _FLAGS)
+        try:
+            chunks, size = [], 0
+            while size < limit:  # kernfs hands out binary attributes a page per read
+                chunk = os.read(fd, limit - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
         finally:
             os.close(fd)
 
@@ -128,3 +204,16 @@ class SysfsReader:
 
     def _readlink(self, path: str) -> str:
         return os.readlink(path)
+
+
+def _read_file(path: str) -> bytes | OSError:
+    try:
+        fd = os.open(path, _FLAGS)
+    except OSError as exc:
+        return exc
+    try:
+        return os.read(fd, _PAGE)
+    except OSError as exc:
+        return exc
+    finally:
+        os.close(fd)

@@ -20,7 +20,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``Device.sriov_vf_device`` and ``Device.vpd_serial``; a version-1 document reads as
+version 2 with both null (see ``docs/inventory-schema.md``)."""
 
 DevType = Literal["type-PF", "type-VF", "type-PCI"]
 LinkType = Literal["ethernet", "infiniband"]
@@ -116,6 +118,12 @@ class Device(_Frozen):
     """For a VF whose PF's driver exposes them (mlx5: ``<pf>/sriov/<vf_index>/``)."""
     is_network: bool = True
     """False for non-network functions, which discovery lists only when asked for all."""
+    sriov_vf_device: str | None = None
+    """A PF's ``sriov_vf_device``: the product id its VFs show (4 hex digits, like
+    ``product_id``). Schema version 2."""
+    vpd_serial: str | None = None
+    """A PF's card serial number: the ``SN`` keyword of the read-only section of its PCI VPD
+    (what libvirt reports and Nova uses as ``card_serial_number``). Schema version 2."""
 
 
 class ScanWarning(_Frozen):

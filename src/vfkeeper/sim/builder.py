@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 
 from vfkeeper.domain.guid import Guid
-from vfkeeper.sim import ids
+from vfkeeper.sim import ids, vpd
 from vfkeeper.sim.errors import SimSpecError
 from vfkeeper.sim.models import NicModel
 from vfkeeper.sim.spec import (
@@ -101,6 +101,10 @@ class _Writer:
         finally:
             os.close(fd)
 
+    def binary(self, path: str, data: bytes) -> None:
+        with open(path, "wb") as f:
+            f.write(data)
+
     def files(self, base: str, values: dict[str, str]) -> None:
         for name, text in values.items():
             self.file(f"{base}/{name}", text)
@@ -156,7 +160,8 @@ def _pci_attrs(fn: _Fn) -> dict[str, str]:
     }
     if not fn.is_vf:
         attrs.update(sriov_totalvfs=str(spec.total()), sriov_numvfs=str(spec.vfs),
-                     sriov_offset=str(nic.vf_offset), sriov_stride=str(nic.vf_stride))
+                     sriov_offset=str(nic.vf_offset), sriov_stride=str(nic.vf_stride),
+                     sriov_vf_device=f"{int(nic.vf_product, 16):x}")  # the kernel's %x
     return attrs
 
 
@@ -168,8 +173,18 @@ def _uevent(fn: _Fn, product: str) -> str:
         f"PCI_ID={nic.vendor_id.upper()}:{product.upper()}",
         f"PCI_SUBSYS_ID={nic.subsystem[0].upper()}:{nic.subsystem[1].upper()}",
         f"PCI_SLOT_NAME={fn.address}",
+        _modalias(nic, product),
     ]
     return "\n".join(lines)
+
+
+def _modalias(nic: NicModel, product: str) -> str:
+    """``MODALIAS=`` as the kernel's ``pci_uevent`` prints it."""
+    cls = int(nic.class_code, 16)
+    sub_v, sub_d = nic.subsystem
+    return (f"MODALIAS=pci:v{int(nic.vendor_id, 16):08X}d{int(product, 16):08X}"
+            f"sv{int(sub_v, 16):08X}sd{int(sub_d, 16):08X}"
+            f"bc{cls >> 16:02X}sc{cls >> 8 & 0xFF:02X}i{cls & 0xFF:02x}")
 
 
 def _netdev_name(w: _Writer, fn: _Fn, port: int) -> str:
@@ -280,6 +295,9 @@ def build_tree(spec: HostSpec, root: str | os.PathLike[str]) -> None:
     for pf in pfs:
         os.mkdir(f"{w.devices}/{pf.bridge}")
         path = _write_function(w, _Fn(pf, -1, pf.address, pf.nic.pf_driver), host)
+        if pf.nic.vpd_part is not None:
+            w.binary(f"{path}/vpd", vpd.build(pf.nic.description, pf.nic.vpd_part,
+                                              ids.serial(pf.nic.vendor_id, host, pf.index)))
         if pf.nic.vf_admin_guids and pf.spec.vfs:
             _write_admin_guids(w, path, pf, host)
     for pf in pfs:

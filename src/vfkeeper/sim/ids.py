@@ -21,6 +21,13 @@ def host_hash(hostname: str) -> int:
     return int.from_bytes(hashlib.blake2b(hostname.encode(), digest_size=2).digest(), "big")
 
 
+def serial(vendor_id: str, host: int, pf: int) -> str:
+    """A card's VPD serial number: ``MT`` + 8 hex digits on Mellanox cards, else the vendor
+    id's letters (``IN`` for Intel)."""
+    prefix = "MT" if vendor_id == "15b3" else "IN"
+    return f"{prefix}{host:04X}{pf:04X}"
+
+
 def mac(host: int, pf: int, function: int, port: int = 0) -> str:
     """``02:HH:HH:PP:FF:FF`` with FFFF = function * 2 + port (``function`` < 32768)."""
     low = function * 2 + port

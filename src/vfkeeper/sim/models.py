@@ -45,6 +45,9 @@ class NicModel:
     pkey_table: int = 128
     vf_admin_guids: bool = False
     """mlx5 exposes ``<pf>/sriov/<vf>/{node,port,policy}``."""
+    vpd_part: str | None = None
+    """The part number in the card's PCI VPD; ``None``: the PF shows no ``vpd`` file. Its
+    serial number is derived from the host name and the PF's index (:func:`ids.serial`)."""
 
     @property
     def is_infiniband(self) -> bool:
@@ -60,6 +63,7 @@ def _mlx5(
         class_code="0x020700" if link == "infiniband" else "0x020000",
         subsystem=("15b3", "0003"), link=link, totalvfs=127, rdma="mlx5", ib_rate=rate,
         speed_mbps=speed, mtu=4092 if link == "infiniband" else 1500, vf_admin_guids=True,
+        vpd_part=f"MCX{pf}A-ECAT",
     )
 
 
@@ -71,7 +75,7 @@ def _mlx4(name: str, desc: str, link: Link) -> NicModel:
         speed_mbps=56_000 if link == "infiniband" else 40_000,
         mtu=2044 if link == "infiniband" else 1500, rdma="mlx4",
         ib_rate="56 Gb/sec (4X FDR)" if link == "infiniband" else "40 Gb/sec (4X QDR)",
-        pkey_table=127,
+        pkey_table=127, vpd_part="MCX354A-FCBT",
     )
 
 
@@ -95,19 +99,19 @@ _MODELS = (
         name="e810", description="Intel E810-C (ice; VFs on iavf)", vendor_id="8086",
         pf_product="159b", vf_product="1889", pf_driver="ice", vf_driver="iavf",
         class_code="0x020000", subsystem=("8086", "0001"), link="ethernet", totalvfs=128,
-        vf_offset=8, speed_mbps=100_000,
+        vf_offset=8, speed_mbps=100_000, vpd_part="K91258-010",
     ),
     NicModel(
         name="x710", description="Intel X710 (i40e; VFs on iavf)", vendor_id="8086",
         pf_product="1572", vf_product="154c", pf_driver="i40e", vf_driver="iavf",
         class_code="0x020000", subsystem=("8086", "0000"), link="ethernet", totalvfs=64,
-        vf_offset=16, speed_mbps=10_000,
+        vf_offset=16, speed_mbps=10_000, vpd_part="H58244-001",
     ),
     NicModel(
         name="i350", description="Intel I350 (igb; VFs on igbvf)", vendor_id="8086",
         pf_product="1521", vf_product="1520", pf_driver="igb", vf_driver="igbvf",
         class_code="0x020000", subsystem=("8086", "0001"), link="ethernet", totalvfs=7,
-        vf_offset=0x80, vf_stride=4, speed_mbps=1_000,
+        vf_offset=0x80, vf_stride=4, speed_mbps=1_000, vpd_part="G13158-000",
     ),
     NicModel(
         name="igb-82576", description="Intel 82576 (igb; VFs on igbvf), the NIC QEMU emulates",
