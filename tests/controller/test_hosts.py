@@ -44,9 +44,22 @@ def test_schema_version_mismatch_is_422_naming_the_accepted_versions(
     resp = api.put("/v1/hosts/h1/inventory", json=doc)
     assert resp.status_code == 422
     err = resp.json()["error"]
-    assert err["details"]["accepted"] == [SCHEMA_VERSION]
-    assert "99" in err["message"] and f"accepted: {SCHEMA_VERSION}" in err["message"]
+    assert err["details"]["accepted"] == [1, SCHEMA_VERSION]
+    assert "99" in err["message"] and f"accepted: 1, {SCHEMA_VERSION}" in err["message"]
     assert api.get("/v1/hosts/h1").status_code == 404  # nothing half-written
+
+
+def test_an_agent_of_the_previous_release_reporting_version_1_is_accepted(
+    api: httpx.Client, inventory: Inventory
+) -> None:
+    doc = inventory("h1", vfs=2)
+    doc["schema_version"] = 1
+    for device in doc["devices"]:
+        device.pop("vpd_serial", None)
+        device.pop("sriov_vf_device", None)
+    resp = api.put("/v1/hosts/h1/inventory", json=doc)
+    assert resp.status_code == 200, resp.text
+    assert api.get("/v1/hosts/h1").json()["devices_total"] == 6
 
 
 def test_an_invalid_inventory_is_422_with_the_field(

@@ -19,7 +19,9 @@ from vfkeeper.controller.errors import InvalidInputError, NotFoundError
 from vfkeeper.domain import inventory as inv
 from vfkeeper.store.models import Allocation, Device, Host, utcnow
 
-ACCEPTED_SCHEMA_VERSIONS = (inv.SCHEMA_VERSION,)
+# Version 2 only added optional fields (vpd_serial, sriov_vf_device): agents of the release before
+# still report version 1, which reads as version 2 with those fields null.
+ACCEPTED_SCHEMA_VERSIONS = (1, inv.SCHEMA_VERSION)
 
 
 @dataclass(frozen=True)
