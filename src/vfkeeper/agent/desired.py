@@ -1,0 +1,116 @@
+"""The controller's desired state as the agent reads it, and what it means on this host.
+
+``GET /v1/hosts/{name}/desired-state`` lists every claimed device with the port's settings.
+:class:`DesiredPort` is one entry; :func:`wanted_config` is what LinkOps must program on the
+VF, :func:`bound_vif` the libvirt device to attach (rendered by :mod:`vfkeeper.domain.vif`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vfkeeper.agent.linkops.protocol import LinkState, VfConfig, Vlan
+from vfkeeper.domain.inventory import HostInventory
+from vfkeeper.domain.vif import BoundVif, VifType, VnicType
+
+ALIAS_PREFIX = "ua-vfk-"
+"""Device aliases the agent gives: libvirt keeps ``ua-`` aliases, so after a crash the agent
+recognises its own devices (``ua-vfk-<port id>``)."""
+
+
+class DesiredPort(BaseModel):
+    """One entry of the desired state's ``vfs`` list."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    port_id: str
+    request_id: str
+    instance_id: str
+    instance_name: str | None = None
+    address: str
+    parent_pf: str | None = None
+    vf_index: int | None = None
+    vnic_type: str
+    vif_type: str
+    mac: str | None = None
+    guid: str | None = None
+    vlan: int | None = None
+    pkey: str | None = None
+    profileid: str | None = None
+    trusted: bool = False
+    spoofchk: bool = True
+    link_state: str = "auto"
+    min_tx_rate_kbps: int | None = Field(default=None, ge=0)
+    max_tx_rate_kbps: int | None = Field(default=None, ge=0)
+
+    @property
+    def alias(self) -> str:
+        return ALIAS_PREFIX + self.port_id
+
+    @property
+    def programs_vf(self) -> bool:
+        """A whole PF passed through gets nothing programmed."""
+        return self.vif_type != VifType.HOSTDEV_PHYSICAL
+
+
+class DesiredState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    host: str
+    generation: int
+    vfs: tuple[DesiredPort, ...] = ()
+
+
+def _mbit(kbps: int | None) -> int | None:
+    """The port's kbit/s as the VF's Mbit/s (rounded up, so a small limit stays a limit)."""
+    return None if kbps is None else math.ceil(kbps / 1000)
+
+
+def wanted_config(port: DesiredPort) -> VfConfig:
+    """What LinkOps programs on the port's VF before it is attached."""
+    common: dict[str, Any] = {"link_state": LinkState(port.link_state)}
+    if port.min_tx_rate_kbps:
+        common["min_tx_rate"] = _mbit(port.min_tx_rate_kbps)
+    if port.max_tx_rate_kbps:
+        common["max_tx_rate"] = _mbit(port.max_tx_rate_kbps)
+    if port.vif_type == VifType.IB_HOSTDEV:
+        return VfConfig(node_guid=port.guid, port_guid=port.guid, **common)
+    return VfConfig(mac=port.mac, vlan=Vlan(port.vlan or 0), spoofchk=port.spoofchk,
+                    trust=port.trusted, **common)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class HostIndex:
+    """What the agent needs from its own inventory: PF and VF netdev names by PCI address."""
+
+    netdev: dict[str, str]
+    addresses: frozenset[str]
+
+    @classmethod
+    def of(cls, inventory: HostInventory) -> HostIndex:
+        return cls(
+            {d.address: d.netdevs[0].name for d in inventory.devices if d.netdevs},
+            frozenset(d.address for d in inventory.devices),
+        )
+
+
+def bound_vif(port: DesiredPort, index: HostIndex) -> BoundVif:
+    """The libvirt device of the port (raises the domain's typed errors when it cannot be)."""
+    vif_type = VifType(port.vif_type)
+    vnic_type = VnicType(port.vnic_type)
+    pci_hostdev = vif_type in (VifType.IB_HOSTDEV, VifType.HOSTDEV_PHYSICAL)
+    macvtap = vnic_type is VnicType.MACVTAP
+    return BoundVif(
+        vif_type=vif_type,
+        vnic_type=vnic_type,
+        pci_address=None if macvtap else port.address,
+        mac=None if pci_hostdev else port.mac,
+        vlan=None if pci_hostdev or not port.vlan else port.vlan,
+        netdev=index.netdev.get(port.address) if macvtap else None,
+        profileid=port.profileid,
+        alias=port.alias,
+    )

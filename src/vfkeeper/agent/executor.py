@@ -1,0 +1,203 @@
+"""Run the planner's steps, and say where every port stands.
+
+:class:`Reconciler` is one reconcile pass of the agent: observe → plan → execute, repeated
+until the plan is empty (a detach is followed, in the next round, by the restore it allowed)
+or only failed ports are left; then :func:`report` builds the actual-state document from a
+last observation.
+
+Tests make the executor's steps injectable: ``after_step`` is called after each step has
+happened. A test raises :class:`SimulatedCrash` there, which no code catches: the process
+"dies" with exactly that step done and nothing after it, and a new agent built on the same
+journal, kernel and libvirt must converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.errors import AgentError
+from vfkeeper.agent.journal import Journal
+from vfkeeper.agent.libvirt.protocol import DomainOps
+from vfkeeper.agent.linkops import snapshot as vf
+from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr
+from vfkeeper.agent.reconcile import Observation, Plan, Step, StepKind, observe, plan
+from vfkeeper.domain.agent_state import (
+    ActualPort,
+    ActualState,
+    ForeignDevice,
+    ObservedPort,
+    ReleasingDevice,
+    VanishedDevice,
+)
+from vfkeeper.domain.errors import DomainError
+
+StepHook = Callable[[Step], None]
+MAX_ROUNDS = 4
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a test's ``after_step`` hook: the agent process dies right after a step."""
+
+
+class Executor:
+    def __init__(self, linkops: LinkOps, domain_ops: DomainOps, journal: Journal,
+                 after_step: StepHook | None = None) -> None:  # fmt: skip
+        self.linkops = linkops
+        self.domain_ops = domain_ops
+        self.journal = journal
+        self.after_step = after_step
+        self.skipped: dict[str, frozenset[VfAttr]] = {}
+        self.steps_done = 0
+
+    def run(self, steps: Iterable[Step]) -> dict[str, str]:
+        """Run ``steps`` in order; a port whose step fails keeps its error and skips its later
+        steps. Returns port id → error."""
+        failed: dict[str, str] = {}
+        for step in steps:
+            if step.port_id in failed:
+                continue
+            try:
+                self._do(step)
+            except (AgentError, DomainError) as exc:
+                failed[step.port_id] = f"{step.kind} failed: {exc}"
+                continue
+            self.steps_done += 1
+            if self.after_step is not None:
+                self.after_step(step)
+        return failed
+
+    def _do(self, step: Step) -> None:
+        kind = step.kind
+        if kind is StepKind.RECORD:
+            assert step.record is not None
+            self.journal.put(step.record)
+        elif kind is StepKind.PROGRAM:
+            self._program(step)
+        elif kind is StepKind.ATTACH:
+            assert step.domain is not None
+            self.domain_ops.attach(step.domain, step.xml, live=step.live, config=step.config)
+        elif kind is StepKind.DETACH:
+            assert step.domain is not None and step.device is not None
+            self.domain_ops.detach(step.domain, step.device, live=step.live, config=step.config)
+        elif kind is StepKind.RESTORE:
+            assert step.record is not None and step.record.snapshot is not None
+            vf.restore(self.linkops, step.record.snapshot)
+        elif kind is StepKind.FORGET:
+            self.journal.remove(step.port_id)
+
+    def _program(self, step: Step) -> None:
+        assert step.pf is not None and step.vf_index is not None and step.wanted is not None
+        record = self.journal.load().get(step.port_id)
+        result = vf.apply(self.linkops, step.pf, step.vf_index, step.wanted,
+                          previous=record.snapshot if record else None)  # fmt: skip
+        if result.skipped:
+            refused = frozenset(VfAttr(r.attribute) for r in result.skipped)
+            self.skipped[step.port_id] = self.skipped.get(step.port_id, frozenset()) | refused
+
+
+@dataclass
+class Outcome:
+    """The last round's observation and plan, and every error of the pass."""
+
+    observation: Observation
+    plan: Plan
+    errors: dict[str, str] = field(default_factory=dict)
+    rounds: int = 0
+
+
+class Reconciler:
+    """Makes the host match the desired state: see the module docstring."""
+
+    def __init__(self, linkops: LinkOps, domain_ops: DomainOps, journal: Journal,
+                 after_step: StepHook | None = None) -> None:  # fmt: skip
+        self.linkops = linkops
+        self.domain_ops = domain_ops
+        self.journal = journal
+        self.executor = Executor(linkops, domain_ops, journal, after_step)
+
+    def _observe(self, desired: DesiredState, index: HostIndex) -> Observation:
+        records = self.journal.load()
+        pfs = {index.netdev[p.parent_pf] for p in desired.vfs
+               if p.parent_pf and p.parent_pf in index.netdev}  # fmt: skip
+        pfs |= {r.snapshot.pf for r in records.values() if r.snapshot is not None}
+        return observe(self.domain_ops, self.linkops, index, records, pfs,
+                       skipped=self.executor.skipped)  # fmt: skip
+
+    def reconcile(self, desired: DesiredState, index: HostIndex) -> Outcome:
+        errors: dict[str, str] = {}
+        for rounds in range(1, MAX_ROUNDS + 1):
+            obs = self._observe(desired, index)
+            todo = plan(desired.vfs, obs)
+            steps = [s for s in todo.steps if s.port_id not in errors]
+            if not steps:
+                return Outcome(obs, todo, errors, rounds)
+            errors.update(self.executor.run(steps))
+        obs = self._observe(desired, index)
+        return Outcome(obs, plan(desired.vfs, obs), errors, MAX_ROUNDS)
+
+    def report(self, desired: DesiredState, outcome: Outcome) -> ActualState:
+        return report(desired, outcome, self.executor.skipped)
+
+
+# --- the actual-state document -----------------------------------------------------------------
+
+
+def _observed(port: DesiredPort, obs: Observation) -> ObservedPort:
+    from vfkeeper.agent.reconcile import vf_key  # noqa: PLC0415
+
+    devices = obs.domain_for(port)
+    held = [h for h in obs.holders.get(port.address, ())
+            if devices is not None and h.domain == devices.domain.name]  # fmt: skip
+    key = vf_key(port, obs)
+    state = obs.vfs.get(key) if key else None
+    return ObservedPort(
+        domain=devices.domain.name if devices else None,
+        domain_state=devices.domain.state.value if devices else None,
+        attached_live=any(h.where == "live" for h in held),
+        attached_config=any(h.where == "config" for h in held),
+        mac=state.mac if state else None,
+        vlan=state.vlan.id if state and state.vlan else None,
+        port_guid=state.port_guid if state else None,
+    )
+
+
+def _port(port: DesiredPort, outcome: Outcome, skipped: frozenset[VfAttr]) -> ActualPort:
+    obs, todo = outcome.observation, outcome.plan
+    seen = _observed(port, obs)
+    pending = {s.kind for s in todo.steps if s.port_id == port.port_id}
+    programmed = port.port_id in obs.journal and not pending & {StepKind.RECORD,
+                                                                StepKind.PROGRAM}
+    active = seen.domain_state in ("running", "paused")
+    attached = seen.attached_config and (seen.attached_live or not active)
+    phase = ("attached" if programmed and attached else "programmed" if programmed
+             else "recorded" if port.port_id in obs.journal else "pending")  # fmt: skip
+    error = outcome.errors.get(port.port_id) or todo.errors.get(port.port_id)
+    status = ("ERROR" if error else "BUILD" if phase != "attached"
+              else "ACTIVE" if active else "DOWN")  # fmt: skip
+    return ActualPort(
+        port_id=port.port_id, address=port.address, phase=phase, status=status,
+        last_error=error, waiting_for=todo.waiting.get(port.port_id),
+        skipped=tuple(sorted(a.value for a in skipped)), observed=seen,
+    )  # fmt: skip
+
+
+def report(desired: DesiredState, outcome: Outcome,
+           skipped: dict[str, frozenset[VfAttr]]) -> ActualState:  # fmt: skip
+    obs, todo = outcome.observation, outcome.plan
+    wanted = {p.port_id for p in desired.vfs}
+    return ActualState(
+        host=desired.host,
+        desired_generation=desired.generation,
+        ports=tuple(_port(p, outcome, skipped.get(p.port_id, frozenset())) for p in desired.vfs),
+        foreign=tuple(ForeignDevice(address=a, domain=h.domain, where=h.where,
+                                    device=h.device.describe)
+                      for a, hs in sorted(obs.holders.items()) for h in hs
+                      if h in todo.foreign),
+        vanished=tuple(VanishedDevice(port_id=p.port_id, address=p.address)
+                       for p in todo.vanished),
+        releasing=tuple(ReleasingDevice(port_id=r.port_id, address=r.address, domain=r.domain,
+                                        waiting_for=todo.waiting.get(r.port_id))
+                        for r in obs.journal.values() if r.port_id not in wanted),
+    )

@@ -1,0 +1,95 @@
+"""Errors of the libvirt adapter (``vfkeeper.agent.libvirt``).
+
+The real implementation turns libvirt's errors into these by code and message; the fake raises
+the same ones, with libvirt's wording, for the same requests. The tree::
+
+    DomainOpsError                  base of everything the adapter raises (an AgentError)
+    ├── LibvirtUnavailableError     the binding is missing or the connection URI cannot be opened
+    ├── DomainNotFoundError         no domain of that name on this host
+    ├── DomainNotRunningError       a live change was asked of a domain that is not running
+    ├── DeviceInUseError            the PCI function is already attached to a domain
+    ├── DuplicateAliasError         the domain already has a device with that alias
+    ├── DeviceNotFoundError         detach: the domain does not hold that device
+    └── LibvirtCallError            anything else libvirt refused (its code and message kept)
+"""
+
+from __future__ import annotations
+
+from vfkeeper.agent.errors import AgentError
+
+
+class DomainOpsError(AgentError):
+    """Base of every error the libvirt adapter raises."""
+
+
+class LibvirtUnavailableError(DomainOpsError):
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(
+            f"cannot use libvirt at {uri!r}: {reason}; check that libvirtd runs and the URI is "
+            "right (--libvirt-uri, e.g. qemu:///system), and that libvirt-python is installed"
+        )
+
+
+class DomainNotFoundError(DomainOpsError):
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        super().__init__(
+            f"no libvirt domain {domain!r} on this host; define it first (virsh define), or "
+            "check the instance's host"
+        )
+
+
+class DomainNotRunningError(DomainOpsError):
+    def __init__(self, domain: str, operation: str) -> None:
+        self.domain = domain
+        self.operation = operation
+        super().__init__(
+            f"cannot {operation} live: domain {domain!r} is not running; change only its "
+            "persistent configuration (live=False, config=True)"
+        )
+
+
+class DeviceInUseError(DomainOpsError):
+    def __init__(self, address: str, holder: str, message: str = "") -> None:
+        self.address = address
+        self.holder = holder
+        super().__init__(
+            f"PCI device {address} is in use by domain {holder!r}"
+            + (f" (libvirt: {message})" if message else "")
+            + "; detach it there first, or pick another VF"
+        )
+
+
+class DuplicateAliasError(DomainOpsError):
+    def __init__(self, domain: str, alias: str) -> None:
+        self.domain = domain
+        self.alias = alias
+        super().__init__(
+            f"domain {domain!r} already has a device with alias {alias!r} (libvirt: unsupported "
+            "configuration: non unique alias detected); detach that device or give another alias"
+        )
+
+
+class DeviceNotFoundError(DomainOpsError):
+    def __init__(self, domain: str, what: str, message: str = "") -> None:
+        self.domain = domain
+        self.what = what
+        super().__init__(
+            f"domain {domain!r} holds no device {what}"
+            + (f" (libvirt: {message})" if message else "")
+            + "; read its devices again, it may already be detached"
+        )
+
+
+class LibvirtCallError(DomainOpsError):
+    def __init__(self, operation: str, domain: str, code: int, message: str) -> None:
+        self.operation = operation
+        self.domain = domain
+        self.code = code
+        self.libvirt_message = message
+        super().__init__(
+            f"libvirt refused to {operation} on domain {domain!r} (error {code}: {message}); "
+            "see libvirtd's log for the cause"
+        )

@@ -1,0 +1,259 @@
+"""An in-memory ``DomainOps`` that refuses what libvirtd refuses, with libvirt's wording.
+
+libvirt's ``test:///default`` driver defines, starts and prints domains but implements no
+attach or detach, so this fake models those on top of its own domain table. What it refuses,
+as libvirtd 9.0 does (checked in the VM tier, ``tests/vm/test_libvirt_hotplug.py``, which runs
+the same sequence against both):
+
+* a live change to a domain that is not running (``DomainNotRunningError``);
+* attaching, live, a PCI function a running domain already has (``DeviceInUseError``: "PCI
+  device … is in use by driver QEMU, domain …"), and starting a domain whose configuration
+  holds such a function;
+* a second device with the same alias in one definition (``DuplicateAliasError``);
+* detaching a device the definition does not hold (``DeviceNotFoundError``).
+
+What libvirt does to the host, modelled so tests can watch it: a ``managed='yes'`` PCI device
+attached live is rebound to ``vfio-pci`` (``drivers``) and given back to its driver when it
+leaves; an ``<interface type='hostdev'>`` has its MAC and VLAN set on the VF through the PF
+(via the ``LinkOps`` given, when one is) and put back when it leaves. A live detach completes
+only when the guest answers the hot-unplug (``guest_answers_unplug``); until then the device
+stays in the live definition, as with libvirt when a guest does not respond.
+"""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vfkeeper.agent.libvirt.devices import parse_devices
+from vfkeeper.agent.libvirt.errors import (
+    DeviceInUseError,
+    DeviceNotFoundError,
+    DomainNotFoundError,
+    DomainNotRunningError,
+    DuplicateAliasError,
+    LibvirtCallError,
+)
+from vfkeeper.agent.libvirt.protocol import Domain, DomainDevice, DomainDevices, DomainState
+from vfkeeper.agent.linkops.protocol import LinkOps, VfConfig, Vlan
+
+VfLocator = Callable[[str], "tuple[str, int] | None"]
+"""PCI address → (PF netdev, VF index), or None when the address is not a VF."""
+
+
+@dataclass
+class FakeDomain:
+    name: str
+    uuid: str
+    state: DomainState = DomainState.SHUTOFF
+    config: list[DomainDevice] = field(default_factory=list)
+    live: list[DomainDevice] = field(default_factory=list)
+    guest_answers_unplug: bool = True
+    """False: a live detach is accepted but the device stays until :meth:`FakeDomainOps.
+    guest_acks` (a guest that has not booted far enough to answer the ACPI/PCIe eject)."""
+    unplug_pending: list[DomainDevice] = field(default_factory=list)
+
+
+def _element(xml: str) -> DomainDevice:
+    devices = parse_devices(f"<domain><devices>{xml}</devices></domain>")
+    if len(devices) != 1:
+        raise LibvirtCallError("parse device XML", "-", 27,
+                               "XML error: expected one <interface> or <hostdev> element")
+    return devices[0]
+
+
+def _same(a: DomainDevice, b: DomainDevice) -> bool:
+    """libvirt's device matching for detach by XML: hostdevs by source address, interfaces by
+    MAC (and source)."""
+    if a.kind != b.kind or a.type != b.type:
+        return False
+    if a.kind == "hostdev":
+        return a.pci_address == b.pci_address
+    return (a.mac, a.pci_address, a.source_dev) == (b.mac, b.pci_address, b.source_dev)
+
+
+class FakeDomainOps:
+    """In-memory domains and their devices. ``linkops`` + ``locate`` let it program a VF's MAC
+    and VLAN the way libvirt does for ``<interface type='hostdev'>``."""
+
+    def __init__(self, linkops: LinkOps | None = None, locate: VfLocator | None = None) -> None:
+        self.domains: dict[str, FakeDomain] = {}
+        self.drivers: dict[str, str] = {}
+        """PCI address → driver, for functions libvirt rebound (``vfio-pci``)."""
+        self.calls: list[tuple[str, str]] = []
+        """(operation, domain) of every accepted change, for tests."""
+        self._linkops = linkops
+        self._locate = locate
+        self._saved: dict[str, VfConfig] = {}
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _get(self, name: str) -> FakeDomain:
+        try:
+            return self.domains[name]
+        except KeyError:
+            raise DomainNotFoundError(name) from None
+
+    def list_domains(self) -> tuple[Domain, ...]:
+        return tuple(Domain(d.name, d.uuid, d.state) for _, d in sorted(self.domains.items()))
+
+    def devices(self, domain: str) -> DomainDevices:
+        dom = self._get(domain)
+        info = Domain(dom.name, dom.uuid, dom.state)
+        live = tuple(dom.live) if dom.state.active else ()
+        return DomainDevices(info, live, tuple(dom.config))
+
+    # -- domain lifecycle (tests, demo) ---------------------------------------------------------
+
+    def define(self, xml: str) -> Domain:
+        root = ET.fromstring(xml)
+        name = root.findtext("name") or ""
+        dom = self.domains.get(name) or FakeDomain(name, root.findtext("uuid") or str(uuid.uuid4()))
+        dom.config = list(parse_devices(xml))
+        self.domains[name] = dom
+        return Domain(dom.name, dom.uuid, dom.state)
+
+    def start(self, domain: str) -> None:
+        dom = self._get(domain)
+        if dom.state.active:
+            raise LibvirtCallError("start", domain, 55,
+                                   "Requested operation is not valid: domain is already running")
+        for device in dom.config:
+            self._check_free(device, domain)
+        dom.state = DomainState.RUNNING
+        dom.live = []
+        for device in dom.config:
+            self._plug(device)
+            dom.live.append(device)
+        self.calls.append(("start", domain))
+
+    def destroy(self, domain: str) -> None:
+        """Power the domain off: its live devices leave (and are given back to the host)."""
+        dom = self._get(domain)
+        for device in dom.live:
+            self._unplug(device)
+        dom.live, dom.unplug_pending = [], []
+        dom.state = DomainState.SHUTOFF
+        self.calls.append(("destroy", domain))
+
+    def undefine(self, domain: str) -> None:
+        dom = self._get(domain)
+        if dom.state.active:
+            self.destroy(domain)
+        del self.domains[domain]
+
+    def guest_acks(self, domain: str) -> None:
+        """The guest answers every pending hot-unplug: those devices leave the live domain."""
+        dom = self._get(domain)
+        for device in dom.unplug_pending:
+            self._remove_live(dom, device)
+        dom.unplug_pending = []
+
+    # -- attach / detach ------------------------------------------------------------------------
+
+    def attach(self, domain: str, xml: str, *, live: bool, config: bool) -> None:
+        dom = self._get(domain)
+        device = _element(xml)
+        if live and not dom.state.active:
+            raise DomainNotRunningError(domain, "attach a device")
+        # libvirt checks aliases before the PCI function's owner (seen with libvirtd 9.0)
+        if live:
+            self._check_alias(dom, dom.live, device)
+        if config:
+            self._check_alias(dom, dom.config, device)
+        if live:
+            self._check_free(device, None)
+        if config and device.pci_address in {d.pci_address for d in dom.config} - {None}:
+            raise DeviceInUseError(str(device.pci_address), domain,
+                                   "device is already in the domain configuration")
+        if config:
+            dom.config.append(device)
+        if live:
+            self._plug(device)
+            dom.live.append(device)
+        self.calls.append(("attach", domain))
+
+    def detach(self, domain: str, device: DomainDevice, *, live: bool, config: bool) -> None:
+        dom = self._get(domain)
+        if live and not dom.state.active:
+            raise DomainNotRunningError(domain, "detach a device")
+        live_match = self._match(dom, dom.live, device) if live else None
+        config_match = self._match(dom, dom.config, device) if config else None
+        if config_match is not None:
+            dom.config.remove(config_match)
+        if live_match is not None:
+            if dom.guest_answers_unplug:
+                self._remove_live(dom, live_match)
+            elif live_match not in dom.unplug_pending:
+                dom.unplug_pending.append(live_match)
+        self.calls.append(("detach", domain))
+
+    def _match(self, dom: FakeDomain, devices: list[DomainDevice],
+               wanted: DomainDevice) -> DomainDevice:  # fmt: skip
+        for d in devices:
+            if (wanted.alias is not None and d.alias == wanted.alias) or (
+                wanted.alias is None and _same(d, wanted)
+            ):
+                return d
+        what = f"with alias {wanted.alias}" if wanted.alias else wanted.describe
+        raise DeviceNotFoundError(dom.name, what, f"internal error: no device found {what}")
+
+    # -- libvirt's checks and host side effects -------------------------------------------------
+
+    def _holder(self, address: str) -> str | None:
+        for dom in self.domains.values():
+            if dom.state.active and any(d.pci_address == address for d in dom.live):
+                return dom.name
+        return None
+
+    def _check_free(self, device: DomainDevice, starting: str | None) -> None:
+        if device.pci_address is None:
+            return
+        holder = self._holder(device.pci_address)
+        if holder is not None and holder != starting:
+            raise DeviceInUseError(
+                device.pci_address, holder,
+                f"Requested operation is not valid: PCI device {device.pci_address} is in use "
+                f"by driver QEMU, domain {holder}")
+
+    @staticmethod
+    def _check_alias(dom: FakeDomain, devices: list[DomainDevice], device: DomainDevice) -> None:
+        if device.alias is not None and any(d.alias == device.alias for d in devices):
+            raise DuplicateAliasError(dom.name, device.alias)
+
+    def _remove_live(self, dom: FakeDomain, device: DomainDevice) -> None:
+        if device in dom.live:
+            dom.live.remove(device)
+            self._unplug(device)
+
+    def _plug(self, device: DomainDevice) -> None:
+        if device.pci_address is None:
+            return
+        self.drivers[device.pci_address] = "vfio-pci"
+        if device.kind == "interface" and device.type == "hostdev":
+            self._set_mac_vlan(device)
+
+    def _unplug(self, device: DomainDevice) -> None:
+        if device.pci_address is None:
+            return
+        self.drivers.pop(device.pci_address, None)
+        saved = self._saved.pop(device.pci_address, None)
+        where = self._where(device.pci_address)
+        if saved is not None and where is not None and self._linkops is not None:
+            self._linkops.set_vf(where[0], where[1], saved)
+
+    def _where(self, address: str) -> tuple[str, int] | None:
+        return self._locate(address) if self._locate is not None else None
+
+    def _set_mac_vlan(self, device: DomainDevice) -> None:
+        assert device.pci_address is not None
+        where = self._where(device.pci_address)
+        if where is None or self._linkops is None:
+            return
+        before = self._linkops.get_vf(*where)
+        wanted = VfConfig(mac=device.mac, vlan=Vlan(device.vlan or 0))
+        self._saved[device.pci_address] = VfConfig(mac=before.mac, vlan=before.vlan)
+        self._linkops.set_vf(where[0], where[1], wanted)
+

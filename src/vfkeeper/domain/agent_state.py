@@ -1,0 +1,76 @@
+"""The actual-state document an agent reports (``PUT /v1/hosts/{name}/actual-state``).
+
+Shared by the agent (which builds it) and the controller (which validates and stores it), so
+the two cannot drift; ``tests/agent/test_actual_state_schema.py`` pins its JSON schema.
+
+Per port: where it stands on the host (``phase``), the status users see (``BUILD`` until the
+device is attached, ``ACTIVE`` once it is attached to the running domain with the VF
+programmed, ``DOWN`` when attached to a domain that is not running, ``ERROR`` with the last
+error), and what the kernel and libvirt show. Plus what needs a person: devices held by
+domains the controller does not know (``foreign``), desired devices that vanished from the
+host, and released devices not yet given back (a guest has not answered the unplug).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Phase = Literal["pending", "recorded", "programmed", "attached"]
+Status = Literal["BUILD", "ACTIVE", "DOWN", "ERROR"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ObservedPort(_Frozen):
+    domain: str | None = None
+    domain_state: str | None = None
+    attached_live: bool = False
+    attached_config: bool = False
+    mac: str | None = None
+    vlan: int | None = None
+    port_guid: str | None = None
+
+
+class ActualPort(_Frozen):
+    port_id: str
+    address: str
+    phase: Phase
+    status: Status
+    last_error: str | None = None
+    waiting_for: str | None = None
+    skipped: tuple[str, ...] = ()
+    """Best-effort settings the NIC refused (e.g. a forced link state on igb)."""
+    observed: ObservedPort = ObservedPort()
+
+
+class ForeignDevice(_Frozen):
+    address: str
+    domain: str
+    where: Literal["live", "config"]
+    device: str
+
+
+class VanishedDevice(_Frozen):
+    port_id: str
+    address: str
+
+
+class ReleasingDevice(_Frozen):
+    port_id: str
+    address: str
+    domain: str
+    waiting_for: str | None = None
+
+
+class ActualState(_Frozen):
+    host: str
+    desired_generation: int = Field(ge=0)
+    """The desired-state generation this report answers."""
+    ports: tuple[ActualPort, ...] = ()
+    foreign: tuple[ForeignDevice, ...] = ()
+    vanished: tuple[VanishedDevice, ...] = ()
+    releasing: tuple[ReleasingDevice, ...] = ()

@@ -1,0 +1,91 @@
+"""A simulated host for agent tests: an inventory, a FakeLinkOps kernel and FakeDomainOps
+libvirt that survive an agent "crash" (a new agent is built on the same objects and journal).
+``tests/agent/conftest.py`` gives it as the ``host`` fixture."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.executor import Reconciler, StepHook
+from vfkeeper.agent.journal import Journal
+from vfkeeper.agent.libvirt.fake import FakeDomainOps
+from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
+from vfkeeper.domain.inventory import Device, HostInventory, Netdev
+from vfkeeper.domain.vif import render_test_domain
+
+PF_ADDR = "0000:03:00.0"
+PF_NETDEV = "enp3s0f0"
+NUM_VFS = 4
+
+
+def vf_addr(index: int) -> str:
+    slot, fn = divmod(index + 1, 8)
+    return f"0000:03:{slot:02x}.{fn}"
+
+
+def inventory(num_vfs: int = NUM_VFS, name: str = "host-a") -> HostInventory:
+    devices = [Device(address=PF_ADDR, vendor_id="8086", product_id="1593", dev_type="type-PF",
+                      sriov_totalvfs=8, sriov_numvfs=num_vfs, driver="ice",
+                      netdevs=(Netdev(name=PF_NETDEV),))]
+    devices += [Device(address=vf_addr(i), vendor_id="8086", product_id="1889",
+                       dev_type="type-VF", parent_addr=PF_ADDR, vf_index=i, driver="iavf",
+                       netdevs=(Netdev(name=f"{PF_NETDEV}v{i}"),)) for i in range(num_vfs)]
+    return HostInventory(hostname=name, devices=tuple(devices))
+
+
+@dataclass
+class SimHost:
+    """The host's kernel and libvirt: shared by every agent instance of a test."""
+
+    state_dir: Path
+    inventory: HostInventory = field(default_factory=inventory)
+    linkops: FakeLinkOps = field(init=False)
+    libvirt: FakeDomainOps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.linkops = FakeLinkOps([FakePf(PF_NETDEV, "ice", NUM_VFS)])
+        self.libvirt = FakeDomainOps(self.linkops, self.locate)
+
+    def locate(self, address: str) -> tuple[str, int] | None:
+        for d in self.inventory.devices:
+            if d.address == address and d.vf_index is not None:
+                return PF_NETDEV, d.vf_index
+        return None
+
+    @property
+    def index(self) -> HostIndex:
+        return HostIndex.of(self.inventory)
+
+    def agent(self, after_step: StepHook | None = None) -> Reconciler:
+        """A fresh agent process: nothing in memory, only the journal on disk."""
+        return Reconciler(self.linkops, self.libvirt, Journal(self.state_dir), after_step)
+
+    def domain(self, name: str, *, running: bool = True, instance_id: str | None = None) -> str:
+        iid = instance_id or str(uuid.uuid4())
+        xml = render_test_domain(name, [], domain_type="kvm").replace(
+            "<name>", f"<uuid>{iid}</uuid><name>", 1)
+        self.libvirt.define(xml)
+        if running:
+            self.libvirt.start(name)
+        return iid
+
+
+def port(instance_id: str, vf: int, **kw: Any) -> DesiredPort:
+    values: dict[str, Any] = {
+        "port_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()),
+        "instance_id": instance_id, "address": vf_addr(vf), "parent_pf": PF_ADDR,
+        "vf_index": vf, "vnic_type": "direct", "vif_type": "hw_veb",
+        "mac": f"02:76:66:00:00:{vf + 1:02x}", "vlan": 100 + vf, "trusted": False,
+        "spoofchk": True, "link_state": "auto",
+    }
+    values.update(kw)
+    return DesiredPort.model_validate(values)
+
+
+def desired(*ports: DesiredPort, generation: int = 1) -> DesiredState:
+    return DesiredState(host="host-a", generation=generation, vfs=tuple(ports))
+
