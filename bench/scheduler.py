@@ -9,8 +9,12 @@ down, PF/VF exclusivity included) so later boots see a fuller cluster. Then:
 * the cluster is filled until boots keep failing (cost of a NoValidHost that explains every
   host).
 
-Section (b), boots through the REST API, is added when the controller exists: add a function
-``section_b(args)`` and list it in ``SECTIONS``.
+Section (b): boots per second through the REST API of a real ``vfkeeper serve`` (uvicorn, one
+process, loopback) with 8 concurrent clients, on SQLite and on PostgreSQL (a throwaway cluster
+started like the tests do, ``tests/servers.py``). The cluster (default 1,000 hosts x 4 PFs x 32
+VFs, one physnet) is registered through the API (inventory PUTs), then ports are created, then
+the timed boots run (one ``direct`` port each); p50/p99 latency per boot, and the store's
+invariants (``vfkeeper.store.invariants``) are checked at the end.
 
 Run: ``.venv/bin/python bench/scheduler.py`` (``--quick`` for a smoke run, ``--help``).
 """
@@ -22,11 +26,18 @@ import gc
 import random
 import resource
 import sys
+import tempfile
+import threading
 import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
 
 from vfkeeper.scheduler import (
     ClusterView,
@@ -39,6 +50,7 @@ from vfkeeper.scheduler import (
     schedule,
 )
 
+T = TypeVar("T")
 PHYSNETS = 4
 PFS_PER_HOST = 4
 NUMA_NODES = 2
@@ -253,7 +265,143 @@ def section_a(args: argparse.Namespace) -> None:
     print(f"  peak memory: {rss:.0f} MiB RSS (whole process)")
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"a": section_a}
+# --- section (b): boots through the REST API --------------------------------------------------
+
+API_SPECS = [{"vendor_id": "15b3", "physical_network": "physnet1"}]
+
+
+def api_inventory(name: str, vfs_per_pf: int = 32) -> dict[str, object]:
+    """A host as its agent reports it: 4 ConnectX-5 PFs (2 per NUMA node), 32 VFs each."""
+    from vfkeeper.domain.inventory import Device, HostInventory
+
+    devices = []
+    for j in range(PFS_PER_HOST):
+        bus = 0x3B + j
+        pf = f"0000:{bus:02x}:00.0"
+        node = j * NUMA_NODES // PFS_PER_HOST
+        devices.append(Device(address=pf, vendor_id="15b3", product_id="1017", dev_type="type-PF",
+                              sriov_totalvfs=vfs_per_pf, sriov_numvfs=vfs_per_pf,
+                              driver="mlx5_core", numa_node=node))
+        for i in range(vfs_per_pf):
+            slot, func = divmod(i + 1, 8)
+            devices.append(Device(address=f"0000:{bus:02x}:{slot:02x}.{func}", vendor_id="15b3",
+                                  product_id="1018", dev_type="type-VF", parent_addr=pf,
+                                  vf_index=i, driver="mlx5_core", numa_node=node))
+    return HostInventory(hostname=name, devices=tuple(devices)).model_dump(mode="json")
+
+
+def _parallel(clients: int, jobs: Sequence[Callable[[httpx.Client], T]],
+              client_of: Callable[[], httpx.Client]) -> list[T]:
+    """Run ``jobs`` on ``clients`` threads, each with its own HTTP client (keep-alive)."""
+    local = threading.local()
+    made: list[httpx.Client] = []
+
+    def run(job: Callable[[httpx.Client], T]) -> T:
+        if not hasattr(local, "client"):
+            local.client = client_of()
+            made.append(local.client)
+        return job(local.client)
+
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(run, jobs))
+    finally:
+        for c in made:
+            c.close()
+
+
+def _ok(resp: httpx.Response) -> httpx.Response:
+    if resp.is_error:
+        raise RuntimeError(f"{resp.request.method} {resp.request.url}: {resp.text[:500]}")
+    return resp
+
+
+def _populate(client_of: Callable[[], httpx.Client], hosts: int, ports: int) -> list[str]:
+    with client_of() as c:
+        _ok(c.put("/v1/device-specs", json={"entries": API_SPECS}))
+        _ok(c.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                         "segmentation": {"type": "vlan", "id": 100}}))
+    t0 = time.perf_counter()
+    _parallel(4, [lambda c, i=i: _ok(c.put(f"/v1/hosts/host-{i:04d}/inventory",
+                                           json=api_inventory(f"host-{i:04d}")))
+                  for i in range(hosts)], client_of)
+    print(f"    registered {hosts} hosts ({hosts * PFS_PER_HOST * 33:,} devices) through "
+          f"inventory PUTs in {time.perf_counter() - t0:.0f} s (4 clients)")
+    made = _parallel(8, [lambda c: _ok(c.post("/v1/ports", json={
+        "network": "n1", "vnic_type": "direct"})).json()["id"]] * ports, client_of)
+    return [str(p) for p in made]
+
+
+def _timed_boots(client_of: Callable[[], httpx.Client], ports: list[str], clients: int
+                 ) -> tuple[float, list[int], Counter[str]]:
+    def boot(port: str) -> Callable[[httpx.Client], tuple[int, int]]:
+        def run(c: httpx.Client) -> tuple[int, int]:
+            t = time.perf_counter_ns()
+            resp = c.post("/v1/instances", json={"name": "vm", "ports": [port]})
+            return resp.status_code, time.perf_counter_ns() - t
+        return run
+
+    t0 = time.perf_counter()
+    results = _parallel(clients, [boot(p) for p in ports], client_of)
+    wall = time.perf_counter() - t0
+    return wall, [ns for _, ns in results], Counter(str(code) for code, _ in results)
+
+
+def _api_run(args: argparse.Namespace, backend: str, url: str, workdir: Path) -> None:
+    from servers import controller_process
+    from vfkeeper.controller.auth import create_token
+    from vfkeeper.store import migrate
+    from vfkeeper.store.database import Database
+    from vfkeeper.store.invariants import violations
+
+    db = Database(url)
+    migrate.upgrade(db.engine)
+    with db.write() as s:
+        token = create_token(s, "admin", "benchmark")
+    headers = {"Authorization": f"Bearer {token}"}
+    with controller_process(url, workdir / f"serve-{backend}.log") as base:
+        def client_of() -> httpx.Client:
+            return httpx.Client(base_url=base, headers=headers, timeout=120)
+
+        print(f"  {backend}: a real `vfkeeper serve` on {base}")
+        ports = _populate(client_of, args.hosts, args.api_boots + 1)
+        t0 = time.perf_counter()
+        with client_of() as c:  # the first boot loads every host into the cached view
+            _ok(c.post("/v1/instances", json={"name": "warm-up", "ports": [ports.pop()]}))
+        print(f"    first boot (loads the controller's cached view of every host): "
+              f"{time.perf_counter() - t0:.2f} s")
+        wall, ns, codes = _timed_boots(client_of, ports, args.api_clients)
+    with db.read() as s:
+        broken = violations(s)
+    db.dispose()
+    ok = codes.get("201", 0)
+    print(f"    {len(ports)} boots, {args.api_clients} clients: {ok / wall:,.0f} boots/s "
+          f"({ok} placed in {wall:.1f} s; statuses {dict(codes)}); per boot p50 "
+          f"{pct(ns, 50) / 1000:.1f} ms, p99 {pct(ns, 99) / 1000:.1f} ms")
+    print(f"    invariant violations: {len(broken)}" + "".join(f"\n      {b}" for b in broken[:10]))
+
+
+def section_b(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import servers
+
+    print(f"(b) boots through the REST API: {args.hosts} hosts x {PFS_PER_HOST} PFs x 32 VFs, "
+          f"{args.api_boots} boots of one direct port, {args.api_clients} clients")
+    workdir = Path(tempfile.mkdtemp(prefix="vfkeeper-bench-"))
+    print(f"  servers' logs and the SQLite database: {workdir}")
+    if True:
+        for backend in args.backend or ("sqlite", "postgresql"):
+            if backend == "sqlite":
+                _api_run(args, backend, f"sqlite:///{workdir / 'bench.sqlite'}", workdir)
+                continue
+            try:
+                with servers.postgres_cluster() as cluster:
+                    _api_run(args, backend, cluster.new_database(), workdir)
+            except servers.ServerUnavailable as exc:
+                print(f"  postgresql: skipped: {exc}")
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"a": section_a, "b": section_b}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,9 +417,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fill-max", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="100 hosts, 1,000 boots")
+    parser.add_argument("--api-boots", type=int, default=3000, help="(b): timed boots")
+    parser.add_argument("--api-clients", type=int, default=8, help="(b): concurrent clients")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), action="append",
+                        help="(b): only this database (repeatable)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.hosts, args.boots, args.compare = 100, 1000, 500
+        args.hosts, args.boots, args.compare, args.api_boots = 100, 1000, 500, 300
     print(f"python {sys.version.split()[0]}")
     for name in args.section or sorted(SECTIONS):
         SECTIONS[name](args)

@@ -22,12 +22,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.errors import ConflictError
-from vfkeeper.controller.hosts import allocated_device_ids
 from vfkeeper.controller.views import device_groups
 from vfkeeper.scheduler import Placement, PoolKey
 from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port
@@ -46,6 +45,16 @@ class BootPlan:
     port_ids: tuple[str, ...]
     request_ids: dict[str, str]
     """port id -> PCI request id, for the SR-IOV ports."""
+
+
+def _families(session: Session, host_id: int, pfs: set[str]) -> tuple[list[Device], set[int]]:
+    """The PFs ``pfs`` and their VFs (all that PF/VF exclusivity looks at for those pools), and
+    which of them are in use."""
+    devices = list(session.scalars(select(Device).where(
+        Device.host_id == host_id, or_(Device.address.in_(pfs), Device.parent_addr.in_(pfs)))))
+    in_use = set(session.scalars(select(Allocation.device_id).where(
+        Allocation.device_id.in_([d.id for d in devices]))))
+    return devices, in_use
 
 
 def _take(devices: list[Device], in_use: set[int], key: PoolKey, count: int) -> list[Device]:
@@ -133,8 +142,7 @@ def claim(session: Session, plan: BootPlan, placement: Placement, addresses: Add
     session.add(instance)
     session.flush()
     by_request = {rid: pid for pid, rid in plan.request_ids.items()}
-    devices = list(session.scalars(select(Device).where(Device.host_id == host.id)))
-    in_use = allocated_device_ids(session, host.id)
+    devices, in_use = _families(session, host.id, {a.pool.parent_pf for a in placement.allocations})
     for allocation in placement.allocations:
         for device in _take(devices, in_use, allocation.pool, allocation.count):
             port = ports[by_request[allocation.request_id]]

@@ -18,10 +18,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.hosts import agent_alive
@@ -64,7 +64,15 @@ class SchedulingCache:
         self._timeout_s = agent_timeout_s
         self._lock = threading.Lock()
         self._cluster = ClusterView()
-        self._generations: dict[str, int] = {}
+        self._generations: dict[int, int] = {}
+        """Host id -> the generation its cached view reflects."""
+        self._names: dict[int, str] = {}
+        self._ids: dict[str, int] = {}
+        self._silent: dict[int, datetime | None] = {}
+        """Hosts whose agent counted as dead at the last refresh -> when it was last seen."""
+        self._fingerprint = (-1, -1, -1)
+        """(hosts, sum of generations, highest id) at the last refresh: generations only grow,
+        so while it is unchanged no host changed and the per-host query is skipped."""
         self.reloads = 0
         """Host views rebuilt from device rows so far (for tests and benchmarks)."""
 
@@ -80,44 +88,61 @@ class SchedulingCache:
         state just before it, apply the placement instead of re-reading the host later."""
         with self._lock:
             view = self._cluster.get(placement.host)
-            if view is None or self._generations.get(placement.host) != generation - 1:
+            host_id = self._ids.get(placement.host)
+            if view is None or host_id is None or self._generations[host_id] != generation - 1:
                 return
             self._cluster.upsert(apply_placement(view, placement))
-            self._generations[placement.host] = generation
+            self._generations[host_id] = generation
+            count, total, top = self._fingerprint
+            self._fingerprint = (count, total + 1, top)  # our own bump, and only it
 
     def _refresh(self, now: datetime) -> None:
+        cutoff = now - timedelta(seconds=self._timeout_s)
         with self._db.read() as s:
             # generations first, devices after: a view is never older than its generation
-            rows = s.execute(select(Host.id, Host.name, Host.generation, Host.enabled,
-                                    Host.disabled_reason, Host.last_seen_at)).all()
-            names = {r.name for r in rows}
-            for name in [n for n in self._generations if n not in names]:
-                self._cluster.remove(name)
-                del self._generations[name]
-            changed = [r for r in rows if self._generations.get(r.name) != r.generation]
-            if changed:
-                self._reload(s, changed, now)
-        for r in rows:
-            view = self._cluster.get(r.name)
-            alive = agent_alive(r.last_seen_at, now, self._timeout_s)
+            count, total, top = s.execute(select(
+                func.count(), func.coalesce(func.sum(Host.generation), 0),
+                func.coalesce(func.max(Host.id), 0))).one()
+            fingerprint = (int(count), int(total), int(top))
+            if fingerprint != self._fingerprint:
+                self._sync_generations(s, now)
+                self._fingerprint = fingerprint
+            silent = dict(s.execute(select(Host.id, Host.last_seen_at).where(
+                or_(Host.last_seen_at.is_(None), Host.last_seen_at < cutoff))).all())
+        for host_id in self._silent.keys() | silent.keys():
+            name = self._names.get(host_id)
+            view = self._cluster.get(name) if name is not None else None
+            alive = host_id not in silent
             if view is not None and view.agent_alive != alive:
                 self._cluster.upsert(dataclasses.replace(
-                    view, agent_alive=alive, agent_last_seen=None if alive else r.last_seen_at))
+                    view, agent_alive=alive, agent_last_seen=silent.get(host_id)))
+        self._silent = silent
 
-    def _reload(self, s: Session, rows: list[Any], now: datetime) -> None:
-        ids = [r.id for r in rows]
+    def _sync_generations(self, s: Session, now: datetime) -> None:
+        """Forget removed hosts; re-read the hosts whose generation moved."""
+        generations = dict(s.execute(select(Host.id, Host.generation)).all())
+        for host_id in [i for i in self._names if i not in generations]:
+            name = self._names.pop(host_id)
+            self._cluster.remove(name)
+            del self._generations[host_id], self._ids[name]
+        changed = [i for i, g in generations.items() if self._generations.get(i) != g]
+        for chunk in _chunks(changed, 500):
+            self._reload(s, chunk, now)
+
+    def _reload(self, s: Session, ids: list[int], now: datetime) -> None:
+        rows = s.execute(select(Host.id, Host.name, Host.generation, Host.enabled,
+                                Host.disabled_reason, Host.last_seen_at)
+                         .where(Host.id.in_(ids))).all()
         devices: dict[int, list[Device]] = {i: [] for i in ids}
-        for chunk in _chunks(ids, 500):
-            for device in s.scalars(select(Device).where(Device.host_id.in_(chunk))):
-                devices[device.host_id].append(device)
-        in_use: set[int] = set()
-        for chunk in _chunks(ids, 500):
-            in_use.update(s.scalars(select(Allocation.device_id)
-                                    .where(Allocation.host_id.in_(chunk))))
+        for device in s.scalars(select(Device).where(Device.host_id.in_(ids))):
+            devices[device.host_id].append(device)
+        in_use = set(s.scalars(select(Allocation.device_id).where(Allocation.host_id.in_(ids))))
         for r in rows:
             alive = agent_alive(r.last_seen_at, now, self._timeout_s)
             self._cluster.upsert(host_view(r, devices[r.id], in_use, alive))
-            self._generations[r.name] = r.generation
+            self._names[r.id] = r.name
+            self._ids[r.name] = r.id
+            self._generations[r.id] = r.generation
         self.reloads += len(rows)
 
 

@@ -61,12 +61,14 @@ class Host(Base):
     inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     inventory_schema_version: Mapped[int | None] = mapped_column(Integer)
     inventory_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     spec_problem: Mapped[str | None] = mapped_column(String(2048))
     """Why the device specs in force cannot be used on this host (none of its devices is then
     assignable), e.g. a ``devname`` the host does not have."""
-    generation: Mapped[int] = mapped_column(Integer, default=0)
-    """Bumped by every change to the host's desired VF state; agents compare it to skip work."""
+    generation: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    """Bumped by every change to what the host offers or must do (inventory, device specs,
+    enable/disable, an agent back from the dead, claims, releases). Agents compare it to skip
+    work; each controller's scheduling cache re-reads only hosts whose generation moved."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

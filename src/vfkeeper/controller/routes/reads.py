@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from vfkeeper.controller import hosts
@@ -12,6 +13,41 @@ from vfkeeper.controller.auth import require_host_access, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.views import pools_of
 from vfkeeper.store.models import Allocation, Device, Host
+
+
+class DesiredVf(BaseModel):
+    """One claimed device and the state its host's agent must program (``claims._bind``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    instance_id: str
+    address: str
+    parent_pf: str | None
+    vf_index: int | None
+    port_id: str
+    vnic_type: str
+    vif_type: str | None
+    mac: str | None
+    guid: str | None
+    vlan: str | None
+    pkey: str | None
+    trusted: bool
+    spoofchk: bool
+    link_state: str
+    min_tx_rate_kbps: int | None
+    max_tx_rate_kbps: int | None
+    mtu: int | None
+
+
+class DesiredState(BaseModel):
+    """What a host's agent must make true; ``generation`` grows with every change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    generation: int
+    vfs: list[DesiredVf]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -56,14 +92,14 @@ def router(ctx: Context) -> APIRouter:
 
     @r.get("/v1/hosts/{name}/desired-state",
            dependencies=[require_host_access(ctx.auth, "read the desired state", write=False)])
-    def desired_state(name: str) -> dict[str, Any]:
+    def desired_state(name: str) -> DesiredState:
         """What the host's agent must make true: every claimed VF and its settings."""
         with ctx.db.read() as s:
             host = hosts.get_host(s, name)
             rows = s.scalars(select(Allocation).where(Allocation.host_id == host.id)
                              .order_by(Allocation.id))
-            return {"host": name, "generation": host.generation,
-                    "vfs": [{"request_id": a.request_id, "instance_id": a.instance_id,
-                             **a.desired} for a in rows]}
+            return DesiredState(host=name, generation=host.generation, vfs=[
+                DesiredVf(request_id=a.request_id, instance_id=a.instance_id, **a.desired)
+                for a in rows])
 
     return r
