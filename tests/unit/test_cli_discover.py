@@ -1,4 +1,4 @@
-"""``vfkeeper discover`` / ``simulate`` / ``demo`` through the CLI runner, on simulated hosts of
+"""``vfkeeper discover`` / ``simulate`` through the CLI runner, on simulated hosts of
 every NIC model: the JSON must carry what the real hardware would show."""
 
 from __future__ import annotations
@@ -248,11 +248,3 @@ def test_simulate_models_lists_every_model() -> None:
     out = run("simulate", "models").stdout
     assert all(name in out for name in NIC_MODELS)
     assert "8086:1889" in out
-
-
-def test_demo_shows_a_mixed_host(tmp_path: Path) -> None:
-    out = run("demo", "--out", str(tmp_path / "demo")).stdout
-    assert "simulated host" in out
-    for needle in ("mlx5_core", "vfio-pci", "mlx4_core", "iavf", "enic", "0/7", "0x8001"):
-        assert needle in out
-    assert "warning" not in out

@@ -1,34 +1,20 @@
-"""``vfkeeper demo``: show vfkeeper at work on a simulated host, no hardware needed.
+"""``vfkeeper demo``: vfkeeper's main job on a simulated cluster, no hardware needed.
 
-Until the controller exists this is discovery only: it builds a mixed host (ConnectX-5
-InfiniBand with a VF bound to vfio-pci, ConnectX-6 Ethernet, ConnectX-3, Intel E810, a Cisco
-VIC, and an Intel I350 with SR-IOV off) in a temporary directory and shows what
-``vfkeeper discover`` finds there.
+A controller on SQLite serving on a loopback port, three simulated hosts with different NICs,
+an Ethernet VLAN and an InfiniBand PKey network, instances with mixed vnic types, the libvirt
+XML of one, an unplaceable request with its reasons, and a delete that returns VFs
+(:mod:`vfkeeper.demo`). ``--keep`` leaves the controller running for the CLI.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 import typer
 
-from vfkeeper.agent.discovery import discover
-from vfkeeper.agent.sysfs import SysfsReader
-from vfkeeper.cli.render import inventory_table, render, warnings_text
-from vfkeeper.sim import HostSpec, PfSpec, build_tree
-
-DEMO_HOST = HostSpec(
-    hostname="demo-host",
-    pfs=(
-        PfSpec("cx5-ib", vfs=4, vfio_vfs=(3,), numa_node=0),
-        PfSpec("cx6-eth", vfs=2, numa_node=0),
-        PfSpec("cx3-ib", vfs=2, numa_node=1),
-        PfSpec("e810", vfs=3, vfio_vfs=(2,), numa_node=1),
-        PfSpec("vic", vfs=2, numa_node=1),
-        PfSpec("i350", vfs=0, numa_node=0),
-    ),
-)
+WORKDIR_IN_USE = 2
 
 
 def register(app: typer.Typer) -> None:
@@ -36,30 +22,30 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_command(
-    out: Path | None = typer.Option(
-        None, "--out", help="Keep the simulated host in this directory (default: a temporary "
-        "one, removed afterwards)."
-    ),
+    keep: bool = typer.Option(
+        False, "--keep", help="Leave the controller running afterwards (Ctrl-C stops it), "
+        "with the URL and an admin token printed for the CLI."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", metavar="DIR", help="Put the database and the simulated hosts here "
+        "(a new or empty directory; kept afterwards). Default: a temporary directory, removed "
+        "when the demo ends."),
 ) -> None:
-    """Discover a simulated mixed SR-IOV / InfiniBand host and show what vfkeeper sees."""
-    if out is not None:
-        _show(out)
-        typer.echo(f"the tree stays in {out}: explore it with "
-                   f"'vfkeeper discover --sysfs-root {out} [--json] [--all]'")
-        return
-    with tempfile.TemporaryDirectory(prefix="vfkeeper-demo-") as tmp:
-        _show(Path(tmp))
-    typer.echo("run 'vfkeeper demo --out DIR' to keep the tree and explore it with "
-               "'vfkeeper discover --sysfs-root DIR'")
+    """Run vfkeeper's main job on a simulated three-host cluster, step by step."""
+    from vfkeeper.demo.runner import StepFailed, run  # noqa: PLC0415 - loads the controller stack only for the demo
 
-
-def _show(root: Path) -> None:
-    build_tree(DEMO_HOST, root)
-    pfs = ", ".join(f"{p.model} ({p.vfs} VFs)" for p in DEMO_HOST.pfs)
-    typer.echo(f"vfkeeper demo: a simulated host ({pfs}) built as a fake sysfs tree in {root}; "
-               "below is what 'vfkeeper discover' finds on it, PFs with their VFs under them.")
-    inv = discover(SysfsReader(root))
-    typer.echo(render(inventory_table(inv)), nl=False)
-    note = warnings_text(inv)
-    if note:
-        typer.echo(note)
+    if workdir is not None and workdir.exists() and any(workdir.iterdir()):
+        typer.echo(f"Error: --workdir {workdir} is not empty; give a new or empty directory "
+                   "(the demo creates its database and simulated hosts there)", err=True)
+        raise typer.Exit(WORKDIR_IN_USE)
+    root = workdir or Path(tempfile.mkdtemp(prefix="vfkeeper-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        run(root, keep=keep)
+    except StepFailed as exc:
+        typer.echo(f"Error: the demo stopped: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,125 @@
+"""What the demo reads back from the controller, and the tables it prints of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+from vfkeeper.agent.desired import DesiredPort, HostIndex, bound_vif
+from vfkeeper.demo.session import DemoStepError, Session, table
+from vfkeeper.domain.vif import render_interface
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One bound port: where the scheduler put it and what the claim gave it."""
+
+    instance: str
+    host: str
+    port: str
+    vnic_type: str
+    vif_type: str
+    device: str
+    parent_pf: str | None
+    numa_node: int | None
+    physical_network: str
+    network_physnet: str
+    address: str
+    """MAC (Ethernet) or GUID (InfiniBand); ``-`` for a whole PF."""
+    segment: str
+    status: str
+
+
+def instance_named(session: Session, name: str) -> dict[str, Any]:
+    for inst in session.get("/v1/instances"):
+        if inst["name"] == name:
+            return dict(inst)
+    raise DemoStepError(f"no instance named {name!r} on the controller")
+
+
+def _segment(details: dict[str, Any]) -> str:
+    if details.get("pkey"):
+        return f"pkey {details['pkey']}"
+    if details.get("vlan"):
+        return f"vlan {details['vlan']}"
+    return "-"  # a flat network, or a whole PF (the guest owns it; nothing is tagged)
+
+
+def placements(session: Session) -> list[Placement]:
+    """Every bound port of every instance, in boot order."""
+    physnets = {n["id"]: n["physical_network"] for n in session.get("/v1/networks")}
+    numa = {a["port_id"]: a["numa_node"] for a in session.get("/v1/allocations")}
+    rows = []
+    for inst in sorted(session.get("/v1/instances"), key=lambda i: str(i["created_at"])):
+        for port in session.get("/v1/ports", instance=inst["id"]):
+            profile = port["binding:profile"]
+            rows.append(Placement(
+                instance=inst["name"], host=inst["host"], port=port["name"] or port["id"],
+                vnic_type=port["vnic_type"], vif_type=port["binding:vif_type"],
+                device=profile["pci_slot"], parent_pf=profile.get("parent_pf"),
+                numa_node=numa.get(port["id"]),
+                physical_network=profile["physical_network"],
+                network_physnet=physnets[port["network_id"]],
+                address=port["guid"] or port["mac"] or "-",
+                segment=_segment(port["binding:vif_details"]), status=port["status"]))
+    return rows
+
+
+def placement_table(rows: list[Placement]) -> Table:
+    return table(
+        "placements (instance → host, port → device)",
+        ("instance", "host", "port", "vnic_type", "vif_type", "device", "NUMA", "physnet",
+         "MAC / GUID", "VLAN / PKey", "status"),
+        [(r.instance, r.host, r.port, r.vnic_type, r.vif_type, r.device,
+          "-" if r.numa_node is None else str(r.numa_node), r.physical_network, r.address,
+          r.segment, r.status) for r in rows])
+
+
+def desired_ports(session: Session, host: str, instance_id: str) -> list[DesiredPort]:
+    """The instance's entries of the desired state its host's agent reads.
+
+    An 802.1qbh port's ``profileid`` is taken from the port's ``binding:vif_details``: the
+    desired state does not carry it yet.
+    """
+    details = {p["id"]: p["binding:vif_details"]
+               for p in session.get("/v1/ports", instance=instance_id)}
+    return [DesiredPort.model_validate(
+                {**vf, "profileid": vf.get("profileid")
+                 or details[vf["port_id"]].get("profileid")})
+            for vf in session.get(f"/v1/hosts/{host}/desired-state")["vfs"]
+            if vf["instance_id"] == instance_id]
+
+
+def host_index(session: Session, host: str) -> HostIndex:
+    """Netdev names by PCI address, from ``GET /v1/hosts/NAME/interfaces`` (macvtap needs the
+    VF's netdev)."""
+    netdev: dict[str, str] = {}
+    for row in session.get(f"/v1/hosts/{host}/interfaces"):
+        netdev.setdefault(row["pci_address"], row["name"])
+    return HostIndex(netdev, frozenset(netdev))
+
+
+def instance_xml(session: Session, name: str) -> dict[str, str]:
+    """Port name → the device XML the agent attaches for it: the agent's own
+    :func:`~vfkeeper.agent.desired.bound_vif` on the desired state, rendered by
+    :mod:`vfkeeper.domain.vif`."""
+    inst = instance_named(session, name)
+    index = host_index(session, inst["host"])
+    names = {p["id"]: p["name"] or p["id"] for p in session.get("/v1/ports", instance=inst["id"])}
+    return {names[port.port_id]: render_interface(bound_vif(port, index))
+            for port in desired_ports(session, inst["host"], inst["id"])}
+
+
+def pool_change_table(host: str, before: list[dict[str, Any]],
+                      after: list[dict[str, Any]]) -> Table:
+    def key(pool: dict[str, Any]) -> tuple[str, str, str]:
+        return pool["physical_network"], pool["dev_type"], pool["parent_pf"]
+
+    was = {key(p): p for p in before}
+    rows = [(p["physical_network"], p["dev_type"], p["parent_pf"], str(p["numa_node"]),
+             str(p["total"]), str(was[key(p)]["free"]) if key(p) in was else "-",
+             str(p["free"])) for p in after]
+    return table(f"{host}: pools before and after the delete",
+                 ("physnet", "type", "PF", "NUMA", "total", "free before", "free after"), rows)
