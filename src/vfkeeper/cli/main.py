@@ -32,6 +32,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "spec": "vfkeeper.cli.spec",
     "pools": "vfkeeper.cli.pools",
     "vf": "vfkeeper.cli.vf",
+    "agent": "vfkeeper.cli.agent",
 }
 
 

@@ -9,7 +9,7 @@ from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
 port_app = typer.Typer(name="port", help="Ports: network attachments (Neutron's fields).",
                        no_args_is_help=True)
 COLUMNS = ("id", "name", "vnic_type", "mac", "guid", "binding:host_id", "binding:vif_type",
-           "status")
+           "status", "actual.phase", "actual.last_error")
 
 
 @port_app.command("create")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
 from vfkeeper.controller.networks import find_network
-from vfkeeper.store.models import Host, Network, Port
+from vfkeeper.store.models import Allocation, Host, Network, Port
 
 VnicType = Literal["normal", "direct", "macvtap", "direct-physical"]
 SRIOV_VNIC_TYPES = ("direct", "macvtap", "direct-physical")
@@ -100,7 +100,11 @@ def delete_port(session: Session, port_id: str) -> None:
     session.delete(port)
 
 
-def port_view(port: Port, host_names: dict[int, str]) -> dict[str, Any]:
+def port_view(port: Port, host_names: dict[int, str], *,
+              desired: dict[str, Any] | None = None,
+              actual: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The port; ``desired`` (what the claim asks the agent to program) and ``actual`` (what
+    the host's agent last reported) for bound ports."""
     return {
         "id": port.id, "name": port.name, "network_id": port.network_id,
         "vnic_type": port.vnic_type, "mac": port.mac, "guid": port.guid,
@@ -113,8 +117,27 @@ def port_view(port: Port, host_names: dict[int, str]) -> dict[str, Any]:
         "binding:vif_type": port.vif_type,
         "binding:vif_details": port.vif_details,
         "binding:profile": port.binding_profile,
+        "desired": desired,
+        "actual": actual,
         "created_at": port.created_at,
     }
+
+
+def states(session: Session, ports: list[Port]
+           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any] | None]]:  # fmt: skip
+    """Port id → desired state (its allocation's), and → actual state (its agent's report)."""
+    from vfkeeper.controller.agent_state import actual_view  # noqa: PLC0415
+    from vfkeeper.store.agent_models import PortActual  # noqa: PLC0415
+
+    ids = [p.id for p in ports]
+    if not ids:
+        return {}, {}
+    rows = session.execute(
+        select(Allocation.port_id, Allocation.desired).where(Allocation.port_id.in_(ids)))
+    desired: dict[str, dict[str, Any]] = {pid: want for pid, want in rows}
+    actual = {row.port_id: actual_view(row) for row in
+              session.scalars(select(PortActual).where(PortActual.port_id.in_(ids)))}
+    return desired, actual
 
 
 def host_names(session: Session, ids: set[int]) -> dict[int, str]:

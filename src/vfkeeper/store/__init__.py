@@ -1,1 +1,5 @@
 """Store: SQLAlchemy 2 models and Alembic migrations (SQLite by default, PostgreSQL by URL)."""
+
+# The agent-report tables live in their own module on the same declarative Base; importing it
+# here means any use of the store sees the complete schema (Alembic compares all of it).
+from vfkeeper.store import agent_models as agent_models

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from vfkeeper.controller import hosts
+from vfkeeper.controller import agent_state, hosts
 from vfkeeper.controller.auth import require_admin, require_host_access, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.views import host_view
@@ -42,7 +42,9 @@ def router(ctx: Context) -> APIRouter:
     def show_host(name: str) -> dict[str, Any]:
         with ctx.db.read() as s:
             host = hosts.get_host(s, name)
-            return host_view(s, host, ctx.clock(), ctx.settings.agent_timeout_s, detail=True)
+            view = host_view(s, host, ctx.clock(), ctx.settings.agent_timeout_s, detail=True)
+            view["agent_report"] = agent_state.host_report(s, host)
+            return view
 
     @r.get("/{name}/interfaces",
            dependencies=[require_host_access(ctx.auth, "read", write=False)])
@@ -57,6 +59,7 @@ def router(ctx: Context) -> APIRouter:
         with ctx.db.write() as s:
             host, kept = hosts.store_inventory(s, name, document, ctx.matcher_for,
                                                ctx.clock())
+            agent_state.reapply_marks(s, host)
             count = len(host.inventory["devices"]) if host.inventory else 0
             return InventoryAccepted(host=name, devices=count, generation=host.generation,
                                      in_use_devices_kept=kept)

@@ -37,14 +37,18 @@ def router(ctx: Context) -> APIRouter:
                 stmt = stmt.where(Port.instance_id == instance)
             rows = list(s.scalars(stmt))
             names = ports.host_names(s, {p.host_id for p in rows if p.host_id})
-            return [ports.port_view(p, names) for p in rows]
+            desired, actual = ports.states(s, rows)
+            return [ports.port_view(p, names, desired=desired.get(p.id),
+                                    actual=actual.get(p.id)) for p in rows]
 
     @r.get("/{port_id}", dependencies=[viewer])
     def show_port(port_id: str) -> dict[str, Any]:
         with ctx.db.read() as s:
             port = ports.find_port(s, port_id)
             ids = {port.host_id} if port.host_id is not None else set()
-            return ports.port_view(port, ports.host_names(s, ids))
+            desired, actual = ports.states(s, [port])
+            return ports.port_view(port, ports.host_names(s, ids), desired=desired.get(port.id),
+                                   actual=actual.get(port.id))
 
     @r.delete("/{port_id}", status_code=204, dependencies=[admin])
     def delete_port(port_id: str) -> None:

@@ -12,7 +12,7 @@ from vfkeeper.controller import hosts
 from vfkeeper.controller.auth import require_host_access, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.views import pools_of
-from vfkeeper.store.models import Allocation, Device, Host
+from vfkeeper.store.models import Allocation, Device, Host, Instance, Port
 
 
 class DesiredVf(BaseModel):
@@ -22,6 +22,8 @@ class DesiredVf(BaseModel):
 
     request_id: str
     instance_id: str
+    instance_name: str
+    """The agent finds the instance's libvirt domain by UUID (the instance id), else by this."""
     address: str
     parent_pf: str | None
     vf_index: int | None
@@ -38,6 +40,8 @@ class DesiredVf(BaseModel):
     min_tx_rate_kbps: int | None
     max_tx_rate_kbps: int | None
     mtu: int | None
+    profileid: str | None = None
+    """The 802.1Qbh port profile (vif_type ``802.1qbh``)."""
 
 
 class DesiredState(BaseModel):
@@ -96,10 +100,15 @@ def router(ctx: Context) -> APIRouter:
         """What the host's agent must make true: every claimed VF and its settings."""
         with ctx.db.read() as s:
             host = hosts.get_host(s, name)
-            rows = s.scalars(select(Allocation).where(Allocation.host_id == host.id)
-                             .order_by(Allocation.id))
+            rows = s.execute(
+                select(Allocation, Instance.name, Port.vif_details)
+                .join(Instance, Instance.id == Allocation.instance_id)
+                .join(Port, Port.id == Allocation.port_id)
+                .where(Allocation.host_id == host.id).order_by(Allocation.id))
             return DesiredState(host=name, generation=host.generation, vfs=[
-                DesiredVf(request_id=a.request_id, instance_id=a.instance_id, **a.desired)
-                for a in rows])
+                DesiredVf(request_id=a.request_id, instance_id=a.instance_id,
+                          instance_name=iname, profileid=(details or {}).get("profileid"),
+                          **a.desired)
+                for a, iname, details in rows])
 
     return r

@@ -1,0 +1,77 @@
+"""The agent's HTTP client of the controller (httpx): inventory, heartbeat, desired state,
+actual state. Every failure is a typed :class:`ControllerError`; the run loop logs it and tries
+again on its next tick (nothing is lost: the next pass reports the whole state again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from vfkeeper.agent.desired import DesiredState
+from vfkeeper.agent.errors import AgentError
+from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.inventory import HostInventory
+
+
+class ControllerError(AgentError):
+    """The controller could not be reached, or refused a request."""
+
+
+class ControllerUnreachableError(ControllerError):
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach the controller at {url} ({reason}); is 'vfkeeper serve' "
+                         "running there? The agent keeps retrying.")
+
+
+class ControllerRejectedError(ControllerError):
+    def __init__(self, method: str, path: str, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"the controller refused {method} {path}: HTTP {status} {code}: "
+                         f"{message}")
+
+
+class ControllerClient:
+    def __init__(self, url: str, token: str | None, host: str,
+                 transport: httpx.BaseTransport | None = None, timeout_s: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self.host = host
+        self._http = httpx.Client(base_url=self.url, headers=headers, transport=transport,
+                                  timeout=timeout_s)  # fmt: skip
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            resp = self._http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise ControllerUnreachableError(self.url, str(exc) or type(exc).__name__) from exc
+        if resp.is_success:
+            return resp.json() if resp.content else None
+        try:
+            error = resp.json()["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            code, message = "?", resp.text[:200]
+        raise ControllerRejectedError(method, path, resp.status_code, code, message)
+
+    def put_inventory(self, inventory: HostInventory) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/hosts/{self.host}/inventory", inventory.model_dump(mode="json"))
+        return result
+
+    def heartbeat(self) -> None:
+        self._call("POST", f"/v1/hosts/{self.host}/heartbeat")
+
+    def desired_state(self) -> DesiredState:
+        return DesiredState.model_validate(
+            self._call("GET", f"/v1/hosts/{self.host}/desired-state"))
+
+    def put_actual_state(self, state: ActualState) -> None:
+        self._call("PUT", f"/v1/hosts/{self.host}/actual-state", state.model_dump(mode="json"))

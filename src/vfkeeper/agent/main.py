@@ -1,0 +1,167 @@
+"""The agent's composition root and run loop (``vfkeeper agent``).
+
+:func:`build` makes every dependency once — ``SysfsReader(root)``, LinkOps (pyroute2, or the
+fake for a simulated host), DomainOps (libvirt, or the fake), the journal, the controller
+client — and :class:`Agent` runs the loop: register (inventory), then on their own intervals
+heartbeat, rescan (inventory again when it changed: VFs appearing or vanishing, a new
+``sriov_numvfs``) and reconcile (desired state → host → actual state). A failed task is logged
+and retried on its next tick; SIGTERM ends the loop after the task in progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vfkeeper.agent.controller_client import ControllerClient, ControllerError
+from vfkeeper.agent.desired import HostIndex
+from vfkeeper.agent.discovery import discover
+from vfkeeper.agent.errors import AgentError
+from vfkeeper.agent.executor import Reconciler
+from vfkeeper.agent.journal import Journal
+from vfkeeper.agent.libvirt.protocol import DomainOps
+from vfkeeper.agent.linkops.protocol import LinkOps
+from vfkeeper.agent.sysfs import SysfsReader
+from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.inventory import HostInventory
+
+log = logging.getLogger("vfkeeper.agent")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    controller: str
+    token: str | None
+    host: str | None = None
+    sysfs_root: str = "/"
+    libvirt_uri: str = "qemu:///system"
+    state_dir: str = "/var/lib/vfkeeper"
+    fake_linkops: bool = False
+    fake_libvirt: bool = False
+    heartbeat_s: float = 10.0
+    rescan_s: float = 30.0
+    reconcile_s: float = 5.0
+
+
+@dataclass
+class Agent:
+    """One agent: its dependencies and the state of its loop."""
+
+    reader: SysfsReader
+    linkops: LinkOps
+    domain_ops: DomainOps
+    client: ControllerClient
+    reconciler: Reconciler
+    hostname: str
+    config: AgentConfig
+    clock: Callable[[], float] = time.monotonic
+    inventory: HostInventory | None = None
+    last_report: ActualState | None = None
+    _due: dict[str, float] = field(default_factory=dict)
+
+    def scan(self) -> HostInventory:
+        return discover(self.reader, hostname=self.hostname)
+
+    def rescan(self) -> bool:
+        """Discover; send the inventory if it changed (or was never sent). True if sent."""
+        inventory = self.scan()
+        if self.inventory is not None and inventory == self.inventory:
+            return False
+        self.client.put_inventory(inventory)
+        self.inventory = inventory
+        return True
+
+    def heartbeat(self) -> None:
+        self.client.heartbeat()
+
+    def reconcile(self) -> ActualState:
+        """One pass: desired state → host → actual state (reported)."""
+        if self.inventory is None:
+            self.rescan()
+        assert self.inventory is not None
+        desired = self.client.desired_state()
+        ensure = getattr(self.domain_ops, "ensure_domains", None)
+        if ensure is not None:  # a simulated hypervisor boots the instances placed here
+            ensure(desired)
+        outcome = self.reconciler.reconcile(desired, HostIndex.of(self.inventory))
+        report = self.reconciler.report(desired, outcome)
+        self.client.put_actual_state(report)
+        self.last_report = report
+        return report
+
+    def tick(self) -> list[str]:
+        """Run every task that is due; returns their names. Errors are logged, not raised."""
+        now = self.clock()
+        tasks: dict[str, tuple[float, Callable[[], Any]]] = {
+            "rescan": (self.config.rescan_s, self.rescan),
+            "heartbeat": (self.config.heartbeat_s, self.heartbeat),
+            "reconcile": (self.config.reconcile_s, self.reconcile),
+        }
+        ran = []
+        for name, (interval, task) in tasks.items():
+            if self._due.get(name, 0.0) > now:
+                continue
+            self._due[name] = now + interval
+            ran.append(name)
+            try:
+                task()
+            except (ControllerError, AgentError) as exc:
+                log.warning("%s failed: %s", name, exc)
+        return ran
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set (SIGTERM/SIGINT set it in :func:`run_forever`)."""
+        while not stop.is_set():
+            self.tick()
+            wake = min(self._due.values(), default=self.clock()) - self.clock()
+            stop.wait(max(0.05, wake))
+
+
+def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None = None,
+          domain_ops: DomainOps | None = None) -> Agent:  # fmt: skip
+    """Build an agent; ``transport`` (httpx), ``linkops`` and ``domain_ops`` are for tests."""
+    reader = SysfsReader(config.sysfs_root)
+    hostname = config.host or discover(reader).hostname
+    inventory = discover(reader, hostname=hostname)
+    if linkops is None:
+        linkops = _linkops(config, inventory)
+    if domain_ops is None:
+        domain_ops = _domain_ops(config, inventory, linkops)
+    client = ControllerClient(config.controller, config.token, hostname, transport)
+    reconciler = Reconciler(linkops, domain_ops, Journal(config.state_dir))
+    return Agent(reader, linkops, domain_ops, client, reconciler, hostname, config)
+
+
+def _linkops(config: AgentConfig, inventory: HostInventory) -> LinkOps:
+    if config.fake_linkops:
+        from vfkeeper.agent.simhost import fake_linkops  # noqa: PLC0415
+
+        return fake_linkops(inventory)
+    from vfkeeper.agent.linkops.pyroute2_impl import Pyroute2LinkOps  # noqa: PLC0415
+
+    return Pyroute2LinkOps(root=config.sysfs_root)
+
+
+def _domain_ops(config: AgentConfig, inventory: HostInventory, linkops: LinkOps) -> DomainOps:
+    if config.fake_libvirt:
+        from vfkeeper.agent.simhost import SimulatedHypervisor, locator  # noqa: PLC0415
+
+        where = locator(inventory)
+        return SimulatedHypervisor(linkops, where.get)
+    from vfkeeper.agent.libvirt.libvirt_impl import LibvirtDomainOps  # noqa: PLC0415
+
+    return LibvirtDomainOps(config.libvirt_uri)
+
+
+def run_forever(agent: Agent) -> None:
+    """The daemon: register, then loop until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    agent.run(stop)
+    agent.client.close()

@@ -1,0 +1,128 @@
+"""What agents report (``PUT /v1/hosts/{name}/actual-state``) and what the controller makes
+of it.
+
+* Each bound port's status becomes the agent's (``BUILD`` until attached, ``ACTIVE``, ``DOWN``
+  when its domain is not running, ``ERROR`` with the last error) and its actual state is kept
+  next to the desired one for ``GET /v1/ports``.
+* A device held by a libvirt domain the controller does not know (``foreign``), or still held
+  for a port that was released (``releasing``: the guest has not answered the unplug yet), is
+  marked with a ``problem`` so no pool hands it out; the mark goes when the agent stops
+  reporting it. The host's generation moves with the marks, so every controller's scheduling
+  view re-reads the host. An inventory PUT rewrites device rows, so the marks are re-applied
+  after it (:func:`reapply_marks`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vfkeeper.controller.errors import InvalidInputError
+from vfkeeper.controller.hosts import allocated_device_ids, get_host
+from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.store.agent_models import HostActual, PortActual
+from vfkeeper.store.models import Device, Host, Port
+
+MARK = "agent: "
+"""Prefix of the device problems this module sets (and may therefore clear)."""
+
+
+def _held(report: HostActual | ActualState) -> dict[str, str]:
+    foreign = report.foreign if isinstance(report, ActualState) else [
+        _Obj(f) for f in report.foreign]  # fmt: skip
+    releasing = report.releasing if isinstance(report, ActualState) else [
+        _Obj(r) for r in report.releasing]  # fmt: skip
+    held = {r.address: (f"still held for released port {r.port_id} in domain {r.domain!r}; "
+                        "not handed out until the agent gives it back") for r in releasing}
+    held.update({f.address: (f"held by libvirt domain {f.domain!r}, which vfkeeper does not "
+                             "know (foreign); not handed out until it is detached there")
+                 for f in foreign})  # fmt: skip
+    return held
+
+
+class _Obj:
+    """Attribute access to a stored JSON object."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.__dict__.update(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return None
+
+
+def _mark(session: Session, host: Host, held: dict[str, str]) -> bool:
+    """Set/clear this module's device problems; True if any changed."""
+    in_use = allocated_device_ids(session, host.id)
+    changed = False
+    for device in session.scalars(select(Device).where(Device.host_id == host.id)):
+        reason = held.get(device.address) if device.id not in in_use else None
+        ours = device.problem is None or device.problem.startswith(MARK)
+        wanted = MARK + reason if reason else None
+        if ours and device.problem != wanted:
+            device.problem = wanted
+            changed = True
+    return changed
+
+
+def reapply_marks(session: Session, host: Host) -> None:
+    """After an inventory PUT rewrote the host's device rows."""
+    report = session.get(HostActual, host.id)
+    if report is not None:
+        _mark(session, host, _held(report))
+
+
+def store_actual(session: Session, name: str, state: ActualState, now: datetime
+                 ) -> dict[str, Any]:  # fmt: skip
+    """Store one report; returns what was taken and what was ignored."""
+    if state.host != name:
+        raise InvalidInputError(
+            "host", f"the report is for host {state.host!r} but was sent to {name!r}; PUT it "
+            f"to /v1/hosts/{state.host}/actual-state")
+    host = get_host(session, name, lock=True)
+    ids = [p.port_id for p in state.ports]
+    ports = {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(ids)))}
+    ignored = []
+    for actual in state.ports:
+        port = ports.get(actual.port_id)
+        if port is None or port.host_id != host.id or port.instance_id is None:
+            ignored.append(actual.port_id)  # released or moved since the agent read it
+            continue
+        row = session.get(PortActual, port.id) or PortActual(port_id=port.id, host_id=host.id)
+        row.host_id, row.address, row.phase = host.id, actual.address, actual.phase
+        row.status, row.last_error = actual.status, actual.last_error
+        row.waiting_for, row.skipped = actual.waiting_for, list(actual.skipped)
+        row.observed = actual.observed.model_dump(mode="json")
+        row.desired_generation, row.reported_at = state.desired_generation, now
+        session.add(row)
+        port.status = actual.status
+    dump = state.model_dump(mode="json")
+    summary = session.get(HostActual, host.id) or HostActual(host_id=host.id)
+    summary.desired_generation, summary.reported_at = state.desired_generation, now
+    summary.foreign, summary.vanished = dump["foreign"], dump["vanished"]
+    summary.releasing = dump["releasing"]
+    session.add(summary)
+    if _mark(session, host, _held(state)):
+        host.generation += 1
+    session.flush()
+    return {"host": name, "ports": len(state.ports) - len(ignored), "ignored": ignored,
+            "foreign": len(state.foreign), "vanished": len(state.vanished),
+            "releasing": len(state.releasing)}
+
+
+def actual_view(row: PortActual | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"phase": row.phase, "status": row.status, "last_error": row.last_error,
+            "waiting_for": row.waiting_for, "skipped": row.skipped, **row.observed,
+            "desired_generation": row.desired_generation, "reported_at": row.reported_at}
+
+
+def host_report(session: Session, host: Host) -> dict[str, Any] | None:
+    row = session.get(HostActual, host.id)
+    if row is None:
+        return None
+    return {"foreign": row.foreign, "vanished": row.vanished, "releasing": row.releasing,
+            "desired_generation": row.desired_generation, "reported_at": row.reported_at}

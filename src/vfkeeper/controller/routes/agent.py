@@ -1,0 +1,26 @@
+"""``PUT /v1/hosts/{name}/actual-state``: what a host's agent reports after each pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from vfkeeper.controller import agent_state
+from vfkeeper.controller.auth import require_host_access
+from vfkeeper.controller.context import Context
+from vfkeeper.domain.agent_state import ActualState
+
+
+def router(ctx: Context) -> APIRouter:
+    r = APIRouter(prefix="/v1/hosts", tags=["hosts"])
+
+    @r.put("/{name}/actual-state",
+           dependencies=[require_host_access(ctx.auth, "report the actual state", write=True)])
+    def put_actual_state(name: str, state: ActualState) -> dict[str, Any]:
+        """Per port: phase, status (BUILD/ACTIVE/DOWN/ERROR), last error, what the host shows;
+        plus devices held by unknown domains (never handed out), vanished and releasing ones."""
+        with ctx.db.write() as s:
+            return agent_state.store_actual(s, name, state, ctx.clock())
+
+    return r

@@ -1,0 +1,165 @@
+"""Agent + controller + CLI end to end on a simulated host: the controller runs in-process
+(httpx ASGI transport), the host is a ``vfkeeper simulate`` tree with the fake kernel and the
+simulated hypervisor behind the real agent loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from vfkeeper.agent.main import Agent, AgentConfig, build
+from vfkeeper.cli.main import build_app
+from vfkeeper.controller.app import create_app
+from vfkeeper.controller.auth import create_token
+from vfkeeper.controller.settings import ControllerSettings
+from vfkeeper.sim import simulate_host
+
+SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(migrated_db_url: str, clock: Clock) -> Iterator[FastAPI]:
+    application = create_app(ControllerSettings(db_url=migrated_db_url, agent_timeout_s=60),
+                             clock=clock, seed=3)
+    yield application
+    application.state.ctx.db.dispose()
+
+
+def _token(app: FastAPI, role: str) -> str:
+    with app.state.ctx.db.write() as s:
+        return create_token(s, role, role)
+
+
+@pytest.fixture
+def admin(app: FastAPI, asgi_transport: Callable[[Any], Any]) -> Iterator[httpx.Client]:
+    with httpx.Client(transport=asgi_transport(app), base_url="http://vfk",
+                      headers={"Authorization": f"Bearer {_token(app, 'admin')}"}) as c:
+        yield c
+
+
+@pytest.fixture
+def agent(app: FastAPI, asgi_transport: Callable[[Any], Any], tmp_path: Path) -> Agent:
+    root = tmp_path / "host"
+    simulate_host(root, "e810", 1, 4, hostname="sim-a")
+    config = AgentConfig(controller="http://vfk", token=_token(app, "agent:sim-a"),
+                         host="sim-a", sysfs_root=str(root), state_dir=str(tmp_path / "state"),
+                         fake_linkops=True, fake_libvirt=True)
+    return build(config, transport=asgi_transport(app))
+
+
+def _boot(admin: httpx.Client, **port: Any) -> tuple[str, str]:
+    resp = admin.post("/v1/ports", json={"network": "n1", "vnic_type": "direct", **port})
+    assert resp.status_code == 201, resp.text
+    port_id = resp.json()["id"]
+    resp = admin.post("/v1/instances", json={"name": "vm1", "ports": [port_id]})
+    assert resp.status_code == 201, resp.text
+    return port_id, resp.json()["id"]
+
+
+def _cli(app: FastAPI, asgi_transport: Callable[[Any], Any], *args: str) -> str:
+    result = CliRunner().invoke(build_app(), [*args, "--controller", "http://vfk", "--token",
+                                              _token(app, "admin")],
+                                obj={"transport": asgi_transport(app)})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_boot_attach_report_and_release(app: FastAPI, admin: httpx.Client, agent: Agent,
+                                        asgi_transport: Callable[[Any], Any]) -> None:
+    assert agent.tick() == ["rescan", "heartbeat", "reconcile"]
+    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                     "segmentation": {"type": "vlan", "id": 42}})
+    port_id, instance_id = _boot(admin)
+    assert admin.get(f"/v1/ports/{port_id}").json()["status"] == "BUILD"
+
+    report = agent.reconcile()
+    [actual] = report.ports
+    assert (actual.status, actual.phase) == ("ACTIVE", "attached")
+    view = admin.get(f"/v1/ports/{port_id}").json()
+    assert view["status"] == "ACTIVE"
+    assert view["actual"]["phase"] == "attached" and view["actual"]["vlan"] == 42
+    assert view["desired"]["vlan"] == "42" and view["actual"]["mac"] == view["mac"]
+    [dom] = agent.domain_ops.list_domains()
+    assert dom.uuid == instance_id
+    shown = _cli(app, asgi_transport, "port", "show", port_id)
+    assert "status: ACTIVE" in shown and '"phase": "attached"' in shown
+    listed = _cli(app, asgi_transport, "port", "list")
+    assert "ACTIVE" in listed and "attached" in listed
+
+    pf, index = agent.domain_ops._locate(actual.address)  # type: ignore[attr-defined, misc]
+    assert admin.delete(f"/v1/instances/{instance_id}").status_code == 204
+    report = agent.reconcile()
+    assert report.ports == () and report.releasing == ()
+    vf = agent.linkops.get_vf(pf, index)
+    assert (vf.mac, vf.vlan.id if vf.vlan else 0) == ("00:00:00:00:00:00", 0)
+    assert agent.reconciler.journal.load() == {}
+
+
+def test_a_silent_agent_gets_no_new_instances(app: FastAPI, admin: httpx.Client, agent: Agent,
+                                              clock: Clock) -> None:
+    agent.tick()
+    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                     "segmentation": {"type": "flat"}})
+    clock.now += timedelta(seconds=120)
+    port_id = admin.post("/v1/ports", json={"network": "n1"}).json()["id"]
+    resp = admin.post("/v1/instances", json={"name": "vm", "ports": [port_id]})
+    assert resp.status_code == 409 and "agent" in resp.json()["error"]["message"]
+    agent.heartbeat()
+    assert admin.post("/v1/instances", json={"name": "vm", "ports": [port_id]}).status_code == 201
+
+
+def test_a_foreign_vf_is_never_handed_out(app: FastAPI, admin: httpx.Client,
+                                          agent: Agent) -> None:
+    from vfkeeper.agent.simhost import SimulatedHypervisor
+    from vfkeeper.domain.vif import BoundVif, render_interface, render_test_domain
+
+    agent.tick()
+    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                     "segmentation": {"type": "flat"}})
+    hv = agent.domain_ops
+    assert isinstance(hv, SimulatedHypervisor)
+    vfs = [d.address for d in agent.inventory.devices if d.dev_type == "type-VF"]  # type: ignore[union-attr]
+    hv.define(render_test_domain("pet", [], domain_type="kvm"))
+    hv.start("pet")
+    hv.attach("pet", render_interface(BoundVif("hw_veb", "direct", pci_address=vfs[0])),
+              live=True, config=True)
+    report = agent.reconcile()
+    assert {f.address for f in report.foreign} == {vfs[0]}
+    host = admin.get("/v1/hosts/sim-a").json()
+    [problem] = host["problems"]
+    assert problem["address"] == vfs[0] and "foreign" in problem["problem"]
+    assert host["agent_report"]["foreign"][0]["domain"] == "pet"
+    taken = set()
+    for _ in range(len(vfs) - 1):
+        port_id, _iid = _boot(admin)
+        taken.add(admin.get(f"/v1/ports/{port_id}").json()["binding:profile"]["pci_slot"])
+    assert vfs[0] not in taken and len(taken) == len(vfs) - 1
+    port_id = admin.post("/v1/ports", json={"network": "n1"}).json()["id"]
+    assert admin.post("/v1/instances", json={"name": "x", "ports": [port_id]}).status_code == 409
+    agent.rescan()  # an inventory PUT rewrites device rows: the mark must survive it
+    hv.detach("pet", hv.devices("pet").live[0], live=True, config=True)
+    agent.reconcile()
+    assert admin.get("/v1/hosts/sim-a").json()["problems"] == []
