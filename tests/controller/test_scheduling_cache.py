@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import ControllerSettings
+from vfkeeper.scheduler import Placement, PoolAllocation
 
 Inventory = Callable[..., dict[str, Any]]
 SPECS = [{"vendor_id": "15b3", "physical_network": "physnet1"}]
@@ -169,3 +170,24 @@ def test_agent_liveness_is_decided_at_decision_time(
     assert "agent silent since" in resp.json()["error"]["message"]
     _heartbeat_all(api)
     assert _boot(api).status_code == 201
+
+
+def test_a_placement_the_view_cannot_take_marks_the_host_for_rereading(
+    make_api: Callable[[], tuple[FastAPI, httpx.Client]], inventory: Inventory
+) -> None:
+    """If the cached view already shows a claim (it was re-read between the claim's commit and
+    ``claimed``), applying the placement again would overdraw it: the boot must still succeed
+    and the host is re-read at the next decision instead."""
+    app, api = make_api()
+    _setup(api, inventory)
+    for _ in range(4):
+        assert _boot(api, host="host-a").status_code == 201  # host-a: no VF left
+    cache = app.state.ctx.scheduling
+    view = cache._cluster.get("host-a")
+    pool = next(p for p in view.pools if p.dev_type == "type-VF")
+    host_id = cache._ids["host-a"]
+    placement = Placement("host-a", (PoolAllocation("r", pool.key, 1),), None, "pack")
+    cache.claimed(placement, cache._generations[host_id] + 1)  # must not raise
+    before = cache.reloads
+    assert _boot(api).status_code == 201
+    assert cache.reloads == before + 1

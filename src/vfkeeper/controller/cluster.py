@@ -30,6 +30,7 @@ from vfkeeper.scheduler import (
     ClusterView,
     HostView,
     InstanceRequest,
+    InvalidHostViewError,
     NoValidHost,
     Placement,
     PoolView,
@@ -71,6 +72,9 @@ class SchedulingCache:
         self._silent: dict[int, datetime | None] = {}
         """Hosts whose agent counted as dead at the last refresh -> when it was last seen."""
         self._fingerprint = (-1, -1, -1)
+        self._dirty = False
+        """Some host's generation is unknown (-1): compare generations even if the fingerprint
+        did not move."""
         """(hosts, sum of generations, highest id) at the last refresh: generations only grow,
         so while it is unchanged no host changed and the per-host query is skipped."""
         self.reloads = 0
@@ -91,7 +95,12 @@ class SchedulingCache:
             host_id = self._ids.get(placement.host)
             if view is None or host_id is None or self._generations[host_id] != generation - 1:
                 return
-            self._cluster.upsert(apply_placement(view, placement))
+            try:
+                self._cluster.upsert(apply_placement(view, placement))
+            except InvalidHostViewError:  # never fail a committed boot over the cache
+                self._generations[host_id] = -1
+                self._dirty = True
+                return
             self._generations[host_id] = generation
             count, total, top = self._fingerprint
             self._fingerprint = (count, total + 1, top)  # our own bump, and only it
@@ -104,7 +113,8 @@ class SchedulingCache:
                 func.count(), func.coalesce(func.sum(Host.generation), 0),
                 func.coalesce(func.max(Host.id), 0))).one()
             fingerprint = (int(count), int(total), int(top))
-            if fingerprint != self._fingerprint:
+            if fingerprint != self._fingerprint or self._dirty:
+                self._dirty = False
                 self._sync_generations(s, now)
                 self._fingerprint = fingerprint
             silent = dict(s.execute(select(Host.id, Host.last_seen_at).where(
@@ -137,12 +147,17 @@ class SchedulingCache:
         for device in s.scalars(select(Device).where(Device.host_id.in_(ids))):
             devices[device.host_id].append(device)
         in_use = set(s.scalars(select(Allocation.device_id).where(Allocation.host_id.in_(ids))))
+        # A claim that committed while the devices were read moved the generation: the view
+        # may then be newer than the generation read first, so record it as unknown (-1): it is
+        # re-read next time, and no placement is applied on top of it.
+        after = dict(s.execute(select(Host.id, Host.generation).where(Host.id.in_(ids))).all())
         for r in rows:
             alive = agent_alive(r.last_seen_at, now, self._timeout_s)
             self._cluster.upsert(host_view(r, devices[r.id], in_use, alive))
             self._names[r.id] = r.name
             self._ids[r.name] = r.id
-            self._generations[r.id] = r.generation
+            self._generations[r.id] = r.generation if after.get(r.id) == r.generation else -1
+            self._dirty = self._dirty or self._generations[r.id] == -1
         self.reloads += len(rows)
 
 
