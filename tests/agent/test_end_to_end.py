@@ -163,3 +163,20 @@ def test_a_foreign_vf_is_never_handed_out(app: FastAPI, admin: httpx.Client,
     hv.detach("pet", hv.devices("pet").live[0], live=True, config=True)
     agent.reconcile()
     assert admin.get("/v1/hosts/sim-a").json()["problems"] == []
+
+
+def test_the_cli_runs_one_pass(app: FastAPI, asgi_transport: Callable[[Any], Any],
+                               tmp_path: Path) -> None:
+    import json
+
+    root = tmp_path / "host"
+    simulate_host(root, "x710", 1, 2, hostname="sim-b")
+    result = CliRunner().invoke(build_app(), [
+        "agent", "--controller", "http://vfk", "--token", _token(app, "agent:sim-b"),
+        "--sysfs-root", str(root), "--state-dir", str(tmp_path / "state"), "--fake-linkops",
+        "--fake-libvirt", "--once"], obj={"transport": asgi_transport(app)})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["host"] == "sim-b" and report["ports"] == []
+    shown = _cli(app, asgi_transport, "host", "show", "sim-b")
+    assert '"alive": true' in shown

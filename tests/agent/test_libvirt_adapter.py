@@ -91,7 +91,8 @@ def test_fake_attach_rebinds_and_programs_like_libvirt() -> None:
     ops.detach("a", live, live=True, config=True)
     assert ops.drivers == {}
     vf = linkops.get_vf("enp3s0f0", 1)
-    assert (vf.mac, vf.vlan) == ("00:00:00:00:00:00", Vlan(0))
+    # as libvirtd on igb: the VLAN is cleared, the MAC is the VF driver's made-up one
+    assert vf.vlan == Vlan(0) and vf.mac not in ("00:00:00:00:00:00", "02:76:66:00:00:01")
     assert ops.devices("a").config == ()
 
 

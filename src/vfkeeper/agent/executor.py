@@ -89,9 +89,8 @@ class Executor:
 
     def _program(self, step: Step) -> None:
         assert step.pf is not None and step.vf_index is not None and step.wanted is not None
-        record = self.journal.load().get(step.port_id)
-        result = vf.apply(self.linkops, step.pf, step.vf_index, step.wanted,
-                          previous=record.snapshot if record else None)  # fmt: skip
+        previous = step.record.snapshot if step.record else None  # as the journal holds it
+        result = vf.apply(self.linkops, step.pf, step.vf_index, step.wanted, previous=previous)
         if result.skipped:
             refused = frozenset(VfAttr(r.attribute) for r in result.skipped)
             self.skipped[step.port_id] = self.skipped.get(step.port_id, frozenset()) | refused

@@ -231,12 +231,12 @@ def _plan_program(port: DesiredPort, obs: Observation, out: Plan, record: PortRe
         return None
     wanted = wanted_for(port, obs)
     if record is None:
-        new = PortRecord(port.port_id, port.address, dom, port.alias, xml,
-                         snapshot_for(state, wanted))
-        out.steps.append(Step(StepKind.RECORD, port.port_id, record=new))
+        record = PortRecord(port.port_id, port.address, dom, port.alias, xml,
+                            snapshot_for(state, wanted))
+        out.steps.append(Step(StepKind.RECORD, port.port_id, record=record))
     if any(differs(state, a, v) for a, v in wanted.items()):
-        out.steps.append(Step(StepKind.PROGRAM, port.port_id, pf=key[0], vf_index=key[1],
-                              wanted=wanted))
+        out.steps.append(Step(StepKind.PROGRAM, port.port_id, record=record, pf=key[0],
+                              vf_index=key[1], wanted=wanted))
     return record.xml if record else xml
 
 

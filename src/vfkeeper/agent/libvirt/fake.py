@@ -15,9 +15,10 @@ the same sequence against both):
 What libvirt does to the host, modelled so tests can watch it: a ``managed='yes'`` PCI device
 attached live is rebound to ``vfio-pci`` (``drivers``) and given back to its driver when it
 leaves; an ``<interface type='hostdev'>`` has its MAC and VLAN set on the VF through the PF
-(via the ``LinkOps`` given, when one is) and put back when it leaves. A live detach completes
-only when the guest answers the hot-unplug (``guest_answers_unplug``); until then the device
-stays in the live definition, as with libvirt when a guest does not respond.
+(via the ``LinkOps`` given, when one is) and put back when it leaves — where the VF had no
+admin MAC, libvirt puts back the random one its VF driver made up (igbvf), not zeros. A live
+detach completes only when the guest answers the hot-unplug (``guest_answers_unplug``); until
+then the device stays in the live definition, as with libvirt when a guest does not respond.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from vfkeeper.agent.libvirt.errors import (
     LibvirtCallError,
 )
 from vfkeeper.agent.libvirt.protocol import Domain, DomainDevice, DomainDevices, DomainState
-from vfkeeper.agent.linkops.protocol import LinkOps, VfConfig, Vlan
+from vfkeeper.agent.linkops.protocol import ZERO_MAC, LinkOps, VfConfig, Vlan
 
 VfLocator = Callable[[str], "tuple[str, int] | None"]
 """PCI address → (PF netdev, VF index), or None when the address is not a VF."""
@@ -62,6 +63,12 @@ def _element(xml: str) -> DomainDevice:
         raise LibvirtCallError("parse device XML", "-", 27,
                                "XML error: expected one <interface> or <hostdev> element")
     return devices[0]
+
+
+def _driver_mac(address: str) -> str:
+    """A locally administered MAC standing in for the one a VF driver made up."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, address).bytes
+    return "d2:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
 def _same(a: DomainDevice, b: DomainDevice) -> bool:
@@ -254,6 +261,10 @@ class FakeDomainOps:
             return
         before = self._linkops.get_vf(*where)
         wanted = VfConfig(mac=device.mac, vlan=Vlan(device.vlan or 0))
-        self._saved[device.pci_address] = VfConfig(mac=before.mac, vlan=before.vlan)
+        # libvirt saves the MAC the VF's netdev has, which a VF driver picks at random while
+        # the admin MAC is unset (igbvf); so it "restores" a random MAC, not the zero one.
+        mac = before.mac if before.mac not in (None, ZERO_MAC) else _driver_mac(
+            device.pci_address)  # fmt: skip
+        self._saved[device.pci_address] = VfConfig(mac=mac, vlan=before.vlan)
         self._linkops.set_vf(where[0], where[1], wanted)
 
