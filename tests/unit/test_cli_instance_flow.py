@@ -114,3 +114,45 @@ def test_connection_refused_names_the_url() -> None:
                                               "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "cannot reach the controller at http://127.0.0.1:9" in result.stderr
+
+
+def test_spec_apply_replaces_the_cluster_specs_and_recomputes_pools(run: Run) -> None:
+    out = run("spec", "apply", "--spec", '{"vendor_id": "15b3", "product_id": "1018", '
+              '"physical_network": "fabric-b"}').stdout
+    assert "cluster: 1 entries; pools recomputed on 1 host(s): h1" in out
+    pools = _json(run("pool", "list", "--json"))
+    assert {p["physical_network"] for p in pools} == {"fabric-b"}
+    shown = _json(run("spec", "show", "--json"))
+    assert shown["cluster"] == [{"vendor_id": "15b3", "product_id": "1018",
+                                 "physical_network": "fabric-b"}]
+
+
+def test_spec_apply_reads_a_toml_config_and_sets_a_host_override(run: Run, tmp_path: Path) -> None:
+    config = tmp_path / "vfkeeper.toml"
+    config.write_text('[[device_spec]]\naddress = "0000:03:00.0"\nproduct_id = "1018"\n'
+                      'physical_network = "override-net"\n')
+    run("spec", "apply", "--host", "h1", "--config", str(config))
+    assert {p["physical_network"] for p in _json(run("pool", "list", "--json"))} == {
+        "override-net"}
+    assert "h1" in _json(run("spec", "show", "--json"))["overrides"]
+    run("spec", "clear-host", "h1")
+    assert {p["physical_network"] for p in _json(run("pool", "list", "--json"))} == {"physnet1"}
+
+
+def test_spec_apply_refuses_a_bad_entry_locally_and_changes_nothing(run: Run) -> None:
+    result = run("spec", "apply", "--spec", '{"vendor_id": "15b3x", "physical_network": "p"}',
+                 ok=False)
+    assert result.exit_code == 2
+    assert "vendor_id" in result.output and "--spec #0" in result.output
+    assert _json(run("spec", "show", "--json"))["cluster"] == [
+        {"vendor_id": "15b3", "physical_network": "physnet1"}]
+
+
+def test_spec_apply_keeps_in_use_devices_and_says_so(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    port = _json(run("port", "create", "--network", "n1", "--vnic-type", "direct",
+                     "--json"))["id"]
+    run("instance", "boot", "vm1", "--port", port)
+    out = run("spec", "apply", "--spec", '{"vendor_id": "8086", "physical_network": "x"}').stdout
+    assert "kept in use, no longer selected" in out
+    assert _json(run("allocation", "list", "--json"))  # the allocation survived the change

@@ -29,7 +29,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "instance": "vfkeeper.cli.instance",
     "pool": "vfkeeper.cli.pool",
     "allocation": "vfkeeper.cli.allocation",
-    "spec": "vfkeeper.cli.spec",
+    "spec": "vfkeeper.cli.spec_admin",
     "pools": "vfkeeper.cli.pools",
     "vf": "vfkeeper.cli.vf",
     "agent": "vfkeeper.cli.agent",

@@ -30,7 +30,8 @@ USAGE_ERROR = 2
 
 spec_app = typer.Typer(
     name="spec",
-    help="Check device specs (Nova's [pci] device_spec syntax, plus extensions) against a host.",
+    help="Device specs (Nova's [pci] device_spec syntax, plus extensions): check them against "
+         "a host, or show and change the controller's.",
     no_args_is_help=True,
 )
 
@@ -70,7 +71,7 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(USAGE_ERROR)
 
 
-def _spec_entries(values: list[str]) -> list[SpecEntry]:
+def spec_entries(values: list[str]) -> list[SpecEntry]:
     entries: list[SpecEntry] = []
     for n, value in enumerate(values):
         if not value.startswith("@"):
@@ -98,7 +99,7 @@ def load_specs(specs: list[str], config: Path | None, nova_confs: list[Path],
         if not eq or not name or not physnet:
             raise fail(f"--vf-map-physnet {item!r}: expected MAP=PHYSNET, e.g. ib0=fabric-a")
         pairs[name] = physnet
-    entries = _spec_entries(specs)
+    entries = spec_entries(specs)
     if not (entries or config or nova_confs or vf_maps):
         raise fail("no device specs: give --spec, --config, --nova-conf or --vf-maps")
     with usage_errors():
