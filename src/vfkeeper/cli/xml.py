@@ -7,10 +7,13 @@ is a usage error (exit 2) whose message says what to change.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
+from vfkeeper.agent.discovery import discover
+from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.domain.errors import DomainError
 from vfkeeper.domain.vif import (
     BoundVif,
@@ -107,17 +110,46 @@ def interface(
             typer.echo(device)
 
 
+def _vfs_of_pfs(pf_names: list[str], sysfs_root: Path) -> list[str]:
+    """The VF addresses of several PFs, from discovery of the host under ``sysfs_root``."""
+    inventory = discover(SysfsReader(sysfs_root))
+    addresses: list[str] = []
+    for name in pf_names:
+        pf = inventory.pf_by_netdev(name)
+        if pf is None:
+            typer.echo(f"Error: --pf {name}: no SR-IOV PF has the interface {name!r} under "
+                       f"{sysfs_root} (see 'vfkeeper discover --sysfs-root {sysfs_root}')",
+                       err=True)
+            raise typer.Exit(USAGE_ERROR)
+        vfs = [vf.address for vf in inventory.vfs_of(pf.address)]
+        if not vfs:
+            typer.echo(f"Error: --pf {name}: PF {pf.address} has no VFs (sriov_numvfs is 0); "
+                       "create them first", err=True)
+            raise typer.Exit(USAGE_ERROR)
+        addresses += vfs
+    return addresses
+
+
 @xml_app.command("network")
 def network(
     name: str = typer.Option(..., "--name", help="Network name VMs refer to (e.g. the physnet)."),
     pf: list[str] = typer.Option(
-        [], "--pf", metavar="DEV", help="The PF netdev whose VFs form the pool (one per network)."
+        [], "--pf", metavar="DEV",
+        help="A PF netdev whose VFs join the pool; repeat for several PFs (their VFs are then "
+             "listed, read from --sysfs-root, as libvirt allows one <pf> per network).",
     ),
     vf: list[str] = typer.Option(
-        [], "--vf", metavar="ADDR", help="A VF PCI address for the pool; repeat (instead of --pf)."
+        [], "--vf", metavar="ADDR", help="A VF PCI address for the pool; repeat."
+    ),
+    sysfs_root: Path = typer.Option(
+        Path("/"), "--sysfs-root", metavar="PATH",
+        help="Where to find the VFs of several --pf (this host by default).",
     ),
 ) -> None:
     """Print a libvirt hostdev network: a pool of VFs that VMs use by name."""
+    if len(pf) > 1:
+        vf = [*_vfs_of_pfs(pf, sysfs_root), *vf]
+        pf = []
     typer.echo(_usage_errors(lambda: render_hostdev_network(name, pf, vf_addresses=vf)))
 
 

@@ -144,6 +144,13 @@ class HostInventory(_Frozen):
     def by_address(self) -> dict[str, Device]:
         return {d.address: d for d in self.devices}
 
+    def pf_by_netdev(self, name: str) -> Device | None:
+        """The PF whose network interface is ``name`` (what ``ip link`` calls it)."""
+        for device in self.devices:
+            if device.dev_type == "type-PF" and any(n.name == name for n in device.netdevs):
+                return device
+        return None
+
     def vfs_of(self, pf_address: str) -> list[Device]:
         """The VFs of one PF, in VF index order."""
         vfs = [d for d in self.devices if d.parent_addr == pf_address]
