@@ -1,11 +1,14 @@
 """The real-kernel tier: tests marked ``vm`` run inside one QEMU guest per pytest session.
 
-On the host, every selected ``vm`` test in this directory is replaced by a :class:`GuestItem`.
-The first one boots the guest once (``vm_harness.run_guest``) and runs pytest *inside* it on all
-of them (``VFKEEPER_IN_VM=1``); the guest writes one JSON line per test phase into the writable
-share. Each host item then reports its own test's guest outcome: pass, fail with the guest's
-traceback, skip or xfail with the guest's reason. Where QEMU or the kernel is missing every item
-skips and says what is missing (``VFKEEPER_VM_REQUIRED=1`` turns that skip into a failure).
+On the host, every selected ``vm`` test in this directory is replaced by a :class:`GuestItem`,
+and those stand-ins are moved to the end of the run. When the test loop starts, the guest boots
+once in a background thread (``vm_harness.run_guest``) and runs pytest *inside* it on all of them
+(``VFKEEPER_IN_VM=1``) while the host's own tests run; the guest writes one JSON line per test
+phase into the writable share. Each stand-in waits for the guest run, then reports its own
+test's guest outcome: pass, fail with the guest's traceback, skip or xfail with the guest's
+reason. Where QEMU or the kernel is missing every item skips and says what is missing
+(``VFKEEPER_VM_REQUIRED=1`` turns that skip into a failure). QEMU is killed when the session
+ends first (``-x``, Ctrl-C), and dies with the pytest process (``PR_SET_PDEATHSIG``).
 
 Inside the guest the same tests run for real, with the fixtures below (igb PF, VFs).
 See docs/testing.md.
@@ -17,6 +20,8 @@ import json
 import os
 import shlex
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,9 @@ import vm_harness
 IN_VM = os.environ.get("VFKEEPER_IN_VM") == "1"
 HERE = Path(__file__).resolve().parent
 RESULTS_NAME = "results.jsonl"
-GUEST_PLUGINS = ("pytest_timeout",)
-"""Plugins the guest's pytest loads (entry-point autoloading is off there, to boot faster)."""
+GUEST_PLUGINS = {"timeout": "pytest_timeout"}
+"""Plugins the guest's pytest loads (entry-point autoloading is off there, to boot faster):
+the name the host's plugin manager knows it by -> the module ``-p`` loads."""
 
 
 # --- inside the guest: report every phase into the share ------------------------------------------
@@ -118,7 +124,9 @@ class GuestItem(pytest.Item):
 
 
 class _Tier:
-    """The one guest run of this session, started by the first item that needs it."""
+    """The one guest run of this session. It starts in the background as soon as the session's
+    test loop starts, so the host's own tests run while the guest boots and tests; the stand-in
+    items run last and wait for it."""
 
     def __init__(self, config: pytest.Config, items: list[GuestItem]) -> None:
         self.config = config
@@ -128,6 +136,10 @@ class _Tier:
         self.problem = ""
         self.run: vm_harness.GuestRun | None = None
         self.records: dict[str, list[dict[str, Any]]] = {}
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.collected = False
 
     def options(self) -> vm_harness.VmOptions:
         opts = vm_harness.VmOptions()
@@ -137,9 +149,9 @@ class _Tier:
         return opts
 
     def report(self, item: GuestItem) -> None:
-        if not self.started:
-            self.started = True
-            self._start()
+        if not self.started:  # the test loop did not start it (another plugin ran the items)
+            self.start()
+        self._collect()
         if self.unavailable is not None:
             if os.environ.get("VFKEEPER_VM_REQUIRED") == "1":
                 pytest.fail(f"{self.unavailable} (VFKEEPER_VM_REQUIRED=1)", pytrace=False)
@@ -166,7 +178,9 @@ class _Tier:
         tail = f"\n--- last lines of the guest console ---\n{run.console_tail()}" if run else ""
         return f"the guest did not report {nodeid}: {self.problem}; {where}{tail}"
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Boot in a background thread (or note why the tier is unavailable); returns at once."""
+        self.started = True
         try:
             image = vm_harness.find_image()
         except vm_harness.VmUnavailable as exc:
@@ -177,14 +191,16 @@ class _Tier:
         share = vm_harness.GUEST_SHARE
         # Python under TCG is ~10x slower and every first read crosses 9p: the guest's pytest
         # loads only what vm tests need (no entry-point plugins, no conftest above this one).
-        args = ["-p", "no:cacheprovider", "-v", "--color=no", "--rootdir", str(rootdir)]
-        args += ["--confcutdir", str(HERE)]
-        for plugin in GUEST_PLUGINS:
-            if self.config.pluginmanager.has_plugin(plugin):
-                args += ["-p", plugin]
+        # Options on the command line (pytest reads -p before it expands an @file); the node ids,
+        # however many, in the file.
+        opts_args = ["-p", "no:cacheprovider", "-v", "--color=no", "--rootdir", str(rootdir)]
+        opts_args += ["--confcutdir", str(HERE)]
+        for name, module in GUEST_PLUGINS.items():
+            if self.config.pluginmanager.hasplugin(name):
+                opts_args += ["-p", module]
         if self.config.inipath:
-            args += ["-c", str(self.config.inipath)]
-        args += [item.nodeid for item in self.items]
+            opts_args += ["-c", str(self.config.inipath)]
+        args = [item.nodeid for item in self.items]
         venv_bin = Path(sys.executable).parent
         run_sh = "\n".join([
             # VFK_SHARE: the harness's own tests run this script on the host.
@@ -193,28 +209,63 @@ class _Tier:
             f'export VFKEEPER_IN_VM=1 VFKEEPER_VM_RESULTS="$share/{RESULTS_NAME}"',
             "export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
             f"export PATH={shlex.quote(str(venv_bin))}:$PATH",
-            f'{shlex.quote(sys.executable)} -m pytest "@$share/pytest-args.txt"',
+            f'{shlex.join([sys.executable, "-m", "pytest", *opts_args])} "@$share/pytest-args.txt"',
             'echo $? >"$share/pytest.rc"',
             "",
         ])  # fmt: skip
         workdir = vm_harness.new_workdir()
         self._say(
-            f"vm tier: booting kernel {image.kver} in QEMU {image.qemu_version} (TCG) for "
-            f"{len(self.items)} test(s); console log {workdir / 'console.log'}"
+            f"vm tier: booting kernel {image.kver} in QEMU {image.qemu_version} (TCG) in the "
+            f"background for {len(self.items)} test(s); console log {workdir / 'console.log'}"
         )
-        run = vm_harness.run_guest(
-            image, opts, run_sh, files={"pytest-args.txt": "\n".join(args) + "\n"},
-            workdir=workdir,
-        )  # fmt: skip
-        self.run = run
+
+        def boot() -> None:
+            try:
+                self.run = vm_harness.run_guest(
+                    image, opts, run_sh, files={"pytest-args.txt": "\n".join(args) + "\n"},
+                    workdir=workdir, stop=self.stop,
+                )  # fmt: skip
+            except BaseException as exc:  # reported by the stand-in items, in the main thread
+                self.failure = exc
+
+        self.thread = threading.Thread(target=boot, name="vfkeeper-vm-tier", daemon=True)
+        self.thread.start()
+
+    def _collect(self) -> None:
+        """Wait for the guest run (once) and read what it reported."""
+        if self.collected:
+            return
+        self.collected = True
+        if self.thread is None:
+            return
+        waited = time.monotonic()
+        self.thread.join()
+        waited = time.monotonic() - waited
+        if self.failure is not None:
+            self.problem = f"the harness failed: {self.failure!r}"
+            return
+        run = self.run
+        assert run is not None
         self.records = vm_harness.read_records(run.share / RESULTS_NAME)
         self.problem = vm_harness.describe(run)
-        self._say(f"vm tier: guest run took {run.duration_s:.1f} s ({self.problem})")
+        self._say(
+            f"vm tier: guest run took {run.duration_s:.1f} s; the vm tests waited {waited:.1f} s "
+            f"for it ({self.problem})"
+        )
+
+    def finish(self) -> None:
+        """Kill QEMU if it still runs (the session ends early: -x, Ctrl-C, a crash)."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capman = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None or capman is None:
+        if reporter is None:
+            return
+        if capman is None:
+            reporter.write_line(line)
             return
         with capman.global_and_fixture_disabled():
             reporter.write_line(line)
@@ -241,7 +292,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if IN_VM:
         return
     proxies: list[GuestItem] = []
-    for i, item in enumerate(items):
+    host: list[pytest.Item] = []
+    for item in items:
         if (
             isinstance(item, pytest.Function)
             and item.get_closest_marker("vm") is not None
@@ -251,7 +303,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if config.pluginmanager.hasplugin("timeout"):
                 guard = float(os.environ.get("VFKEEPER_VM_TIMEOUT") or vm_harness.DEFAULT_TIMEOUT_S)
                 proxy.add_marker(pytest.mark.timeout(guard + 120))
-            items[i] = proxy
             proxies.append(proxy)
+        else:
+            host.append(item)
     if proxies:
+        # The stand-ins go last: the host's tests run while the guest works in the background.
+        items[:] = host + proxies
         config.stash[_TIER] = _Tier(config, proxies)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
+    tier = session.config.stash.get(_TIER, None)
+    if tier is None or IN_VM:
+        return (yield)
+    option = session.config.option
+    collection_failed = session.testsfailed and not option.continue_on_collection_errors
+    if not option.collectonly and not collection_failed:
+        tier.start()
+    try:
+        return (yield)
+    finally:
+        tier.finish()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    tier = config.stash.get(_TIER, None)
+    if tier is not None:
+        tier.finish()

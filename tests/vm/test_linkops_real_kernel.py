@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,55 @@ contract = _load_contract()
 NUM_VFS = 4
 
 
-@pytest.fixture
-def pf_netdev(igb_pf: str, igb_vfs: Callable[[int], list[str]]) -> str:
-    """The igb PF's netdev with NUM_VFS fresh VFs, up with carrier. Carrier last: igb refuses
-    any VF rate while the link is down, and enabling SR-IOV resets the PF (link down, up)."""
-    igb_vfs(NUM_VFS)
+BASELINE = ["mac", "00:00:00:00:00:00", "vlan", "0", "qos", "0", "spoofchk", "on", "trust", "off"]
+BASELINE += ["max_tx_rate", "0", "min_tx_rate", "0"]
+"""What a VF igb has just made looks like, as ``ip link set PF vf N ...`` arguments: no MAC
+(igb reports 0 until the PF or the VF's driver sets one; 0 also clears the PF-set flag), no
+VLAN, spoof checking on, not trusted, no rate limit. igb refuses link_state, so it never moves."""
+
+
+def _pf_up(igb_pf: str) -> str:
+    """The PF's netdev, up with carrier. Carrier last: igb refuses any VF rate while the link
+    is down, and enabling SR-IOV resets the PF (link down, up)."""
     name = vm_guest.netdevs(igb_pf)[0]
     subprocess.run(["ip", "link", "set", name, "up"], check=True)
     carrier = Path(f"/sys/class/net/{name}/carrier")
     vm_guest.wait_until(lambda: carrier.read_text().strip() == "1", f"carrier on {name}")
+    return name
+
+
+@pytest.fixture(scope="module")
+def fresh_vfs(igb_pf: str, igb_vfs_shared: Callable[[int], list[str]]) -> dict[str, Any]:
+    """NUM_VFS VFs for the whole module (a destroy + create costs seconds under TCG), and how
+    iproute2 shows them straight after igb made them: the state every test starts from."""
+    vm_guest.set_numvfs(igb_pf, NUM_VFS)  # fresh, whatever an earlier module left
+    igb_vfs_shared(NUM_VFS)
+    name = _pf_up(igb_pf)
+    return {"pf": name, "pristine": iproute2_vfs(name)}
+
+
+@pytest.fixture
+def pf_netdev(igb_pf: str, fresh_vfs: dict[str, Any]) -> str:
+    """The igb PF's netdev with NUM_VFS VFs as igb makes them, up with carrier.
+
+    The VFs are the module's: what the previous test changed is put back to igb's defaults
+    through iproute2 (not through the LinkOps under test), and the result must read back exactly
+    as the fresh VFs did. Were it ever to differ, the VFs are destroyed and made again, so a
+    test never starts from a VF another test changed."""
+    name: str = fresh_vfs["pf"]
+    pristine: list[dict[str, Any]] = fresh_vfs["pristine"]
+    now = iproute2_vfs(name)
+    for index, (vf, clean) in enumerate(zip(now, pristine, strict=True)):
+        if vf != clean:
+            subprocess.run(["ip", "link", "set", name, "vf", str(index), *BASELINE], check=True)
+    if now != pristine and iproute2_vfs(name) != pristine:
+        warnings.warn(
+            f"iproute2 could not put the VFs of {name} back to igb's defaults; made them again",
+            stacklevel=1,
+        )
+        vm_guest.set_numvfs(igb_pf, NUM_VFS)  # through 0: VFs as igb makes them
+        _pf_up(igb_pf)
+        assert iproute2_vfs(name) == pristine
     return name
 
 
@@ -84,9 +125,7 @@ def iproute2_vfs(pf: str) -> list[dict[str, Any]]:
     return list(json.loads(out)[0]["vfinfo_list"])
 
 
-def test_what_linkops_sets_is_what_iproute2_reads(
-    pf_netdev: str, ops: Pyroute2LinkOps
-) -> None:
+def test_what_linkops_sets_is_what_iproute2_reads(pf_netdev: str, ops: Pyroute2LinkOps) -> None:
     ops.set_vf(
         pf_netdev,
         2,

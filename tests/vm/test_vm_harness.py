@@ -8,14 +8,17 @@ its test ended in the "guest".
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import vm_guest
 import vm_harness
 from vm_harness import Outcome, VmImage, VmOptions, VmUnavailable
 
@@ -225,8 +228,25 @@ def test_not_selected():
 """
 
 
+HOST_TESTS = """\
+import os, time
+from pathlib import Path
+
+def test_the_guest_boots_while_host_tests_run():
+    boots = Path(os.environ["FAKE_QEMU_BOOTS"])
+    end = time.monotonic() + 120  # a deadline for a hang, not a timing assertion
+    while not boots.exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert boots.exists(), "the guest did not start before the host's tests ran"
+
+def test_host_fails():
+    assert os.environ.get("HOST_FAILS") != "1"
+"""
+
+
 def make_project(root: Path) -> Path:
-    """A copy of this tier (conftest + harness) in a throwaway project with sample vm tests."""
+    """A copy of this tier (conftest + harness) in a throwaway project with sample vm tests, and
+    host tests next to them."""
     vm_dir = root / "tests" / "vm"
     vm_dir.mkdir(parents=True)
     for name in ("conftest.py", "vm_harness.py", "vm_guest.py"):
@@ -234,6 +254,7 @@ def make_project(root: Path) -> Path:
     (root / "scripts" / "vm").mkdir(parents=True)
     shutil.copy(vm_harness.INIT_SCRIPT, root / "scripts" / "vm" / "initramfs-init")
     (vm_dir / "test_sample.py").write_text(SAMPLE_TESTS)
+    (root / "tests" / "test_host.py").write_text(HOST_TESTS)
     (root / "pytest.ini").write_text(
         textwrap.dedent("""\
             [pytest]
@@ -255,21 +276,33 @@ def run_pytest(project: Path, env: dict[str, str], *args: str) -> subprocess.Com
     )  # fmt: skip
 
 
-def test_one_boot_serves_every_selected_test_and_each_reports_its_guest_outcome(
-    tmp_path: Path, fake_qemu: Path
-) -> None:
+def set_up_tier(tmp_path: Path, fake_qemu: Path, **env: str) -> tuple[Path, dict[str, str]]:
+    """A throwaway project, a set-up with the stand-in QEMU, and the environment that uses it:
+    boots are counted in ``tmp_path/boots``, runs are kept under ``tmp_path/logs``."""
     project = make_project(tmp_path / "project")
     cache = tmp_path / "cache"
     write_vm_env(cache, fake_image(tmp_path, fake_qemu))
-    boots = tmp_path / "boots"
-    env = {"VFKEEPER_VM_CACHE": str(cache), "FAKE_QEMU_BOOTS": str(boots),
-           "VFKEEPER_VM_LOGDIR": str(tmp_path / "logs")}  # fmt: skip
+    return project, {
+        "VFKEEPER_VM_CACHE": str(cache),
+        "FAKE_QEMU_BOOTS": str(tmp_path / "boots"),
+        "VFKEEPER_VM_LOGDIR": str(tmp_path / "logs"),
+        **env,
+    }
 
-    result = run_pytest(project, env, "-rA", "-k", "not not_selected", "tests/vm")
+
+def test_one_boot_serves_every_selected_test_and_each_reports_its_guest_outcome(
+    tmp_path: Path, fake_qemu: Path
+) -> None:
+    project, env = set_up_tier(tmp_path, fake_qemu)
+    boots = tmp_path / "boots"
+
+    result = run_pytest(project, env, "-rA", "-v", "-k", "not not_selected", "tests")
 
     out = result.stdout
     assert len(boots.read_text().splitlines()) == 1, out
-    assert "1 failed, 3 passed, 1 skipped, 1 deselected, 1 xfailed" in out, out
+    assert "1 failed, 5 passed, 1 skipped, 1 deselected, 1 xfailed" in out, out
+    # The stand-ins run last, after the host's tests, which ran while the guest was booting.
+    assert out.index("test_host.py::test_host_fails PASSED") < out.index("test_sample.py::")
     assert "failed in the guest (call)" in out
     assert "assert 'guest' == 'host'" in out
     assert "guest side output" in out
@@ -295,3 +328,98 @@ def test_without_the_set_up_every_vm_test_skips_saying_how_to_get_it(
 
     assert "is missing" in result.stdout and "./dev.sh setup" in result.stdout, result.stdout
     assert ("1 failed" if required else "1 skipped") in result.stdout, result.stdout
+
+
+def test_a_session_that_ends_early_kills_the_guest_and_never_waits_for_it(
+    tmp_path: Path, fake_qemu: Path
+) -> None:
+    project, env = set_up_tier(tmp_path, fake_qemu, FAKE_QEMU_HANG="1", HOST_FAILS="1")
+
+    # -x: the failing host test ends the session while the "guest" hangs (for 600 s).
+    result = run_pytest(project, env, "-x", "tests")
+
+    assert "1 failed, 1 passed" in result.stdout, result.stdout
+    console = next((tmp_path / "logs").glob("*/console.log")).read_text()
+    assert "killed QEMU: the pytest session ended before the guest" in console
+
+
+def test_collect_only_does_not_boot(tmp_path: Path, fake_qemu: Path) -> None:
+    project, env = set_up_tier(tmp_path, fake_qemu)
+    boots = tmp_path / "boots"
+
+    result = run_pytest(project, env, "--collect-only", "-q", "tests")
+
+    assert "tests/vm/test_sample.py::test_passes" in result.stdout, result.stdout
+    assert not boots.exists()
+
+
+# --- the nested guest of test_libvirt_hotplug.py --------------------------------------------------
+def _hotplug_module() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_hotplug", HERE / "test_libvirt_hotplug.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_nested_guest_stub_is_l2stub_s_assembled(tmp_path: Path) -> None:
+    if not (shutil.which("as") and shutil.which("ld")):
+        pytest.skip("binutils (as, ld) are not installed")
+    subprocess.run(["as", "--32", "-o", tmp_path / "l2stub.o", HERE / "l2stub.S"], check=True)
+    subprocess.run(
+        ["ld", "-m", "elf_i386", "-Ttext=0x100000", "-e", "0x100000", "--oformat", "binary",
+         "-o", tmp_path / "l2stub.bin", tmp_path / "l2stub.o"],
+        check=True,
+    )  # fmt: skip
+    assert (tmp_path / "l2stub.bin").read_bytes() == _hotplug_module().L2_STUB  # type: ignore[attr-defined]
+
+
+def test_the_nested_guest_stub_answers_a_pci_unplug_on_a_real_qemu(tmp_path: Path) -> None:
+    """QEMU (the tier's, on the host) boots the stub on the pc machine; a device_del of a
+    hot-plugged NIC completes, which needs a guest that answers the ACPI eject."""
+    try:
+        qemu = vm_harness.find_image().qemu
+    except VmUnavailable as exc:
+        if os.environ.get("VFKEEPER_VM_REQUIRED") == "1":
+            pytest.fail(f"{exc} (VFKEEPER_VM_REQUIRED=1)")
+        pytest.skip(str(exc))
+    stub = tmp_path / "l2stub.bin"
+    stub.write_bytes(_hotplug_module().L2_STUB)  # type: ignore[attr-defined]
+    serial, sock = tmp_path / "serial.log", tmp_path / "qmp.sock"
+    argv = [str(qemu), "-accel", "tcg", "-M", "pc", "-m", "32", "-display", "none", "-nodefaults",
+            "-no-reboot", "-kernel", str(stub), "-serial", f"file:{serial}",
+            "-qmp", f"unix:{sock},server=on,wait=on"]  # fmt: skip
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL) as proc:
+        try:
+            vm_guest.wait_until(sock.exists, "QEMU's QMP socket")
+            conn = socket.socket(socket.AF_UNIX)
+            conn.connect(str(sock))
+            qmp = conn.makefile("rw")
+
+            def call(command: str, **arguments: object) -> dict[str, object]:
+                qmp.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
+                qmp.flush()
+                while True:
+                    reply: dict[str, object] = json.loads(qmp.readline())
+                    if "event" not in reply:
+                        return reply
+
+            json.loads(qmp.readline())  # the greeting
+            call("qmp_capabilities")
+            vm_guest.wait_until(
+                lambda: serial.exists() and "VFK-L2-READY" in serial.read_text(),
+                "the stub's greeting",
+            )
+            assert "return" in call("device_add", driver="e1000", id="nic1")
+            assert "return" in call("device_del", id="nic1")
+
+            def gone() -> bool:
+                listed = call("qom-list", path="/machine/peripheral")["return"]
+                return not any(p["name"] == "nic1" for p in listed)  # type: ignore[attr-defined]
+
+            vm_guest.wait_until(gone, "the unplug of nic1")
+            conn.close()
+        finally:
+            proc.kill()

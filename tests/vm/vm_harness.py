@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class GuestRun:
     duration_s: float
     timed_out: bool = False
     argv: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    """QEMU was killed because ``stop`` was set (the pytest session ended first)."""
 
     def console_tail(self, lines: int = 40) -> str:
         try:
@@ -265,12 +268,14 @@ def run_guest(
     files: dict[str, str] | None = None,
     workdir: Path | None = None,
     timeout_s: float | None = None,
+    stop: threading.Event | None = None,
 ) -> GuestRun:
     """Boot once, run ``run_sh`` (a /bin/sh script) as root in the guest's chroot, power off.
 
     ``files`` are written into the share next to ``run.sh`` (the guest sees them under
-    :data:`GUEST_SHARE`). QEMU is killed when the guard ``timeout_s`` expires, and always when
-    this function leaves; the console log stays in ``workdir`` either way.
+    :data:`GUEST_SHARE`). QEMU is killed when the guard ``timeout_s`` expires, when ``stop`` is
+    set (from another thread: the tier runs this in the background), and always when this
+    function leaves; the console log stays in ``workdir`` either way.
     """
     workdir = workdir or new_workdir()
     share = workdir / "share"
@@ -284,14 +289,24 @@ def run_guest(
     log = workdir / "console.log"
     (workdir / "qemu.argv").write_text(shlex.join(argv) + "\n")
     start = time.monotonic()
-    timed_out = False
+    timed_out = cancelled = False
+    returncode: int | None = None
     with _qemu_process(argv, log, interactive=False) as proc:
-        try:
-            returncode: int | None = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out, returncode = True, None
+        while returncode is None:
+            left = start + timeout_s - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                note = f"killed QEMU after the {timeout_s:.0f} s guard"
+            elif stop is not None and stop.is_set():
+                cancelled = True
+                note = "killed QEMU: the pytest session ended before the guest"
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    returncode = proc.wait(timeout=min(left, 0.5))
+                continue
             with open(log, "a") as out:
-                out.write(f"\n[vm_harness] killed QEMU after the {timeout_s:.0f} s guard\n")
+                out.write(f"\n[vm_harness] {note}\n")
+            break
     return GuestRun(
         workdir=workdir,
         console_log=log,
@@ -300,6 +315,7 @@ def run_guest(
         duration_s=time.monotonic() - start,
         timed_out=timed_out,
         argv=argv,
+        cancelled=cancelled,
     )
 
 
@@ -349,6 +365,8 @@ def describe(run: GuestRun) -> str:
     rc_file = run.share / "pytest.rc"
     if run.timed_out:
         return f"QEMU was killed by the {run.duration_s:.0f} s guard (VFKEEPER_VM_TIMEOUT)"
+    if run.cancelled:
+        return f"QEMU was killed after {run.duration_s:.0f} s: the pytest session ended first"
     if not rc_file.is_file():
         return (
             f"QEMU exited with {run.returncode} before pytest finished in the guest "
