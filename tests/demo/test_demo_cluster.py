@@ -1,6 +1,7 @@
 """``vfkeeper demo`` end to end: one run through typer's runner (a real controller on a
-loopback port in a thread, SQLite in ``--workdir``), then its outcome checked through the REST
-API of a controller opened in-process on the database the demo left behind."""
+loopback port in a thread, SQLite in ``--workdir``, a real agent per simulated host), then its
+outcome checked through the REST API of a controller opened in-process on the database the
+demo left behind, and in the fake kernels and libvirt models the agents worked on."""
 
 from __future__ import annotations
 
@@ -12,22 +13,50 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from vfkeeper.agent.linkops.protocol import VfAttr, VfState
 from vfkeeper.cli.main import build_app
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.auth import create_token
 from vfkeeper.demo import runner, scenario, views
+from vfkeeper.demo.agents import Fleet
 from vfkeeper.demo.session import Session
+from vfkeeper.domain.guid import GUID_CLEAR
 from vfkeeper.domain.vif import render_test_domain
+
+pytest.importorskip("libvirt", reason="the demo's hosts need the libvirt binding (test driver)")
 
 DOMAIN_RNG = Path("/usr/share/libvirt/schemas/domain.rng")
 HOST_NAMES = [h.name for h in scenario.HOSTS]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, runner.Outcome]:
+    """The CLI's run, and the demo's :class:`~vfkeeper.demo.runner.Outcome` (its agents'
+    fake kernels and libvirt models stay readable after the demo closed their connections)."""
     workdir = tmp_path_factory.mktemp("demo") / "work"
-    result = CliRunner().invoke(build_app(), ["demo", "--workdir", str(workdir)])
-    return result, workdir
+    outcomes: list[runner.Outcome] = []
+    real_run = runner.run
+
+    def keep_outcome(*args: Any, **kwargs: Any) -> runner.Outcome:
+        outcomes.append(real_run(*args, **kwargs))
+        return outcomes[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "run", keep_outcome)
+        result = CliRunner().invoke(build_app(), ["demo", "--workdir", str(workdir)])
+    assert outcomes, result.output
+    return result, workdir, outcomes[0]
+
+
+@pytest.fixture(scope="module")
+def demo(run: tuple[Any, Path, runner.Outcome]) -> tuple[Any, Path]:
+    return run[0], run[1]
+
+
+@pytest.fixture(scope="module")
+def fleet(run: tuple[Any, Path, runner.Outcome]) -> Fleet:
+    assert run[2].fleet is not None
+    return run[2].fleet
 
 
 @pytest.fixture
@@ -93,13 +122,16 @@ def test_the_deleted_instances_vfs_are_free_again(demo: tuple[Any, Path], api: S
     assert (returned, after - before) == (3, 3)
 
 
-def test_the_xml_the_demo_shows_is_what_the_ports_render(demo: tuple[Any, Path],
+def test_the_xml_the_demo_shows_is_what_the_ports_render(run: tuple[Any, Path, runner.Outcome],
                                                           api: Session) -> None:
     xml = views.instance_xml(api, scenario.XML_INSTANCE)
     plan = next(p for p in scenario.INSTANCES if p.name == scenario.XML_INSTANCE)
     assert set(xml) == {p.name for p in plan.ports}
     for text in xml.values():
-        assert text in demo[0].stdout
+        assert text in run[0].stdout
+    in_domain = run[2].xml  # read from the domain the agent attached them to
+    assert set(in_domain) == {p.name for p in plan.ports} - set(scenario.KNOWN_GAPS)
+    assert all(in_domain[name] == xml[name] for name in in_domain)
 
 
 def test_every_ports_xml_is_valid_libvirt(api: Session) -> None:
@@ -111,3 +143,89 @@ def test_every_ports_xml_is_valid_libvirt(api: Session) -> None:
         devices = views.instance_xml(api, inst["name"]).values()
         domain = render_test_domain(inst["name"], devices, domain_type="kvm")
         assert rng.validate(etree.fromstring(domain)), f"{rng.error_log}\n{domain}"
+
+
+# --- the agents ---------------------------------------------------------------------------------
+
+
+def _bound_ports(api: Session) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(inst, port) for inst in api.get("/v1/instances")
+            for port in api.get("/v1/ports", instance=inst["id"])]
+
+
+def test_every_port_is_active_after_the_agents_ran_but_the_known_gaps(api: Session) -> None:
+    ports = _bound_ports(api)
+    assert len(ports) == 5
+    for _, port in ports:
+        if port["name"] in scenario.KNOWN_GAPS:
+            assert port["status"] == "ERROR"
+            assert "refused" in port["actual"]["last_error"]
+            continue
+        assert (port["status"], port["actual"]["phase"]) == ("ACTIVE", "attached"), port["name"]
+        assert port["actual"]["attached_live"] and port["actual"]["attached_config"]
+
+
+def test_each_agent_reported_with_its_own_token(api: Session) -> None:
+    for host in HOST_NAMES:
+        view = api.get(f"/v1/hosts/{host}")
+        assert view["agent"]["last_seen"] is not None
+        assert view["agent_report"] is not None, host
+
+
+def test_the_fake_kernels_show_each_ports_mac_vlan_or_guid(api: Session, fleet: Fleet) -> None:
+    checked = 0
+    for inst, port in _bound_ports(api):
+        if port["name"] in scenario.KNOWN_GAPS:
+            continue
+        vf = fleet[inst["host"]].vf(port["binding:profile"]["pci_slot"])
+        if port["binding:vif_type"] == "hostdev_physical":
+            assert vf is None  # a whole PF: nothing programmed
+            continue
+        assert vf is not None
+        if port["binding:vif_type"] == "ib_hostdev":
+            assert vf.node_guid == vf.port_guid == port["guid"]
+        else:
+            assert vf.mac == port["mac"]
+            assert vf.vlan is not None and vf.vlan.id == int(port["binding:vif_details"]["vlan"])
+            assert port["actual"]["mac"] == port["mac"]
+        checked += 1
+    assert checked == 3  # mixed-1-ib0, web-1-eth0, web-1-eth1
+
+
+def test_each_domain_holds_its_ports_devices_live_and_persistent(api: Session,
+                                                                 fleet: Fleet) -> None:
+    for inst, port in _bound_ports(api):
+        model = fleet[inst["host"]].hypervisor.model
+        domain = model.domains[inst["name"]]
+        assert domain.uuid == inst["id"]
+        alias = f"ua-vfk-{port['id']}"
+        held = ({d.alias for d in domain.live}, {d.alias for d in domain.config})
+        expected = port["name"] not in scenario.KNOWN_GAPS
+        assert (alias in held[0], alias in held[1]) == (expected, expected), port["name"]
+
+
+def _restored(original: VfState, now: VfState) -> bool:
+    """Every attribute back; a GUID the VF never had (zero) is now cleared (all ones)."""
+    for attr in VfAttr:
+        was, is_ = original.value(attr), now.value(attr)
+        if attr in (VfAttr.NODE_GUID, VfAttr.PORT_GUID) and was == "0x0000000000000000":
+            was = GUID_CLEAR.canonical
+        if was != is_:
+            return False
+    return True
+
+
+def test_the_delete_detached_restored_and_forgot_every_vf(run: tuple[Any, Path, runner.Outcome],
+                                                          fleet: Fleet) -> None:
+    release = run[2].release
+    assert release is not None and len(release.devices) == 3
+    host = fleet[release.host]
+    domain = host.hypervisor.model.domains[scenario.DELETED_INSTANCE]  # libvirt is closed now
+    assert (domain.live, domain.config) == ([], [])
+    assert (release.held_before, release.held_after, release.left_in_journal) == (3, 0, 0)
+    for device in release.devices:
+        before, now = release.vfs_before[device], host.vf(device)
+        assert before is not None and now is not None
+        assert before.port_guid != now.port_guid  # it was programmed, and is no more
+        assert _restored(host.originals[device], now), device
+    assert not list((run[1] / "agents" / release.host / "state" / "ports").glob("*.json"))

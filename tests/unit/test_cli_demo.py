@@ -34,8 +34,9 @@ def test_a_failing_step_is_named_and_exits_1(tmp_path: Path,
     monkeypatch.setattr(steps, "build_hosts", broken)
     result = run("--workdir", str(tmp_path / "w"))
     assert result.exit_code == 1
-    assert ("Error: the demo stopped: step 1 (three simulated hosts: discovery, inventory, "
-            "device specs) failed: the simulated hosts could not be built") in result.stderr
+    assert ("Error: the demo stopped: step 1 (three simulated hosts and their agents: "
+            "discovery, inventory, device specs) failed: the simulated hosts could not be "
+            "built") in result.stderr
 
 
 def test_an_api_error_in_a_step_shows_the_controllers_message(

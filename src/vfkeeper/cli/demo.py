@@ -1,9 +1,10 @@
 """``vfkeeper demo``: vfkeeper's main job on a simulated cluster, no hardware needed.
 
 A controller on SQLite serving on a loopback port, three simulated hosts with different NICs,
-an Ethernet VLAN and an InfiniBand PKey network, instances with mixed vnic types, the libvirt
-XML of one, an unplaceable request with its reasons, and a delete that returns VFs
-(:mod:`vfkeeper.demo`). ``--keep`` leaves the controller running for the CLI.
+each with a real host agent, an Ethernet VLAN and an InfiniBand PKey network, instances with
+mixed vnic types whose ports the agents program and attach, the libvirt XML of one, an
+unplaceable request with its reasons, and a delete the agent undoes before the VFs return
+(:mod:`vfkeeper.demo`). ``--keep`` leaves the controller and the agents running for the CLI.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def register(app: typer.Typer) -> None:
 
 def demo_command(
     keep: bool = typer.Option(
-        False, "--keep", help="Leave the controller running afterwards (Ctrl-C stops it), "
-        "with the URL and an admin token printed for the CLI."),
+        False, "--keep", help="Leave the controller and the host agents running afterwards "
+        "(Ctrl-C stops them), with the URL and an admin token printed for the CLI."),
     workdir: Path | None = typer.Option(
         None, "--workdir", metavar="DIR", help="Put the database and the simulated hosts here "
         "(a new or empty directory; kept afterwards). Default: a temporary directory, removed "

@@ -11,15 +11,12 @@ from typing import Any
 
 import typer
 
+from vfkeeper.agent.main import AgentConfig
 from vfkeeper.controller.settings import ControllerSettings
-from vfkeeper.demo import agents, scenario, server, steps
+from vfkeeper.demo import agent_steps, scenario, server, steps
+from vfkeeper.demo.agents import Fleet
 from vfkeeper.demo.session import Session, new_console
-from vfkeeper.demo.views import Placement
-
-AGENT_TIMEOUT_S = 86_400.0
-"""The demo's hosts have no agent heartbeating for them (see :mod:`vfkeeper.demo.agents`):
-the controller counts a host alive this long after its inventory arrived, so that a kept
-controller still schedules on them while you explore."""
+from vfkeeper.demo.views import Placement, PortState
 
 
 @dataclass
@@ -31,9 +28,11 @@ class Outcome:
     roots: dict[str, Path] = field(default_factory=dict)
     boots: dict[str, steps.Boot] = field(default_factory=dict)
     placements: list[Placement] = field(default_factory=list)
+    attached: list[PortState] = field(default_factory=list)
     xml: dict[str, str] = field(default_factory=dict)
     unplaceable_status: int = 0
-    release: steps.Release | None = None
+    release: agent_steps.Release | None = None
+    fleet: Fleet | None = None
 
 
 class StepFailed(Exception):
@@ -45,37 +44,47 @@ class StepFailed(Exception):
 
 
 def settings_for(workdir: Path) -> ControllerSettings:
-    return ControllerSettings(db_url=f"sqlite:///{workdir / 'vfkeeper.sqlite'}",
-                              agent_timeout_s=AGENT_TIMEOUT_S)
+    return ControllerSettings(db_url=f"sqlite:///{workdir / 'vfkeeper.sqlite'}")
 
 
-def _steps(out: Outcome, workdir: Path) -> list[tuple[str, Callable[[Session], Any]]]:
+def _steps(out: Outcome, workdir: Path, token_for: Callable[[str], str]
+           ) -> list[tuple[str, Callable[[Session], Any]]]:
+    def fleet() -> Fleet:
+        assert out.fleet is not None
+        return out.fleet
+
+    def register(s: Session) -> None:
+        out.roots = steps.build_hosts(s, workdir / "hosts")
+        out.fleet = Fleet.start(out.roots, workdir / "agents", out.url, token_for)
+        steps.register_hosts(s, out.fleet)
+
     def placed(s: Session) -> None:
         out.boots = steps.boot_instances(s)
         out.placements = steps.show_placements(s)
 
+    def attached(s: Session) -> None:
+        out.attached = agent_steps.attach_ports(s, fleet())
+
     def xml(s: Session) -> None:
-        out.xml = steps.show_xml(s)
+        out.xml = agent_steps.show_domain_xml(s, fleet())
 
     def unplaceable(s: Session) -> None:
         out.unplaceable_status = steps.try_unplaceable(s)
 
     def release(s: Session) -> None:
-        out.release = steps.delete_instance(s)
+        out.release = agent_steps.delete_instance(s, fleet())
         s.cli("allocation", "list")
 
-    def register(s: Session) -> None:
-        out.roots = steps.build_hosts(s, workdir / "hosts")
-        steps.register_hosts(s, out.roots)
-
     return [
-        ("three simulated hosts: discovery, inventory, device specs", register),
+        ("three simulated hosts and their agents: discovery, inventory, device specs",
+         register),
         ("networks: an Ethernet VLAN and an InfiniBand partition", steps.create_networks),
         ("boot instances with mixed vnic types", placed),
-        (f"libvirt XML of {scenario.XML_INSTANCE}'s ports", xml),
+        ("the host agents program the VFs and attach them", attached),
+        (f"libvirt XML of {scenario.XML_INSTANCE}'s ports, in its domain", xml),
         ("a request no host can hold", unplaceable),
-        (f"delete {scenario.DELETED_INSTANCE}: its VFs go back to the pools", release),
-        ("host agents", agents.run_step),
+        (f"delete {scenario.DELETED_INSTANCE}: detached, VFs restored, back in the pools",
+         release),
     ]
 
 
@@ -89,11 +98,15 @@ def run(workdir: Path, *, keep: bool, session_factory: Callable[[str, str], Sess
     try:
         running.start()
         out.url, out.token = running.url, server.admin_token(running)
+
+        def token_for(role: str) -> str:
+            return server.token(running, role, f"vfkeeper demo {role}")
+
         session = make(out.url, out.token)
         session.say(f"[bold]vfkeeper demo[/bold]: a controller on SQLite "
                     f"({workdir / 'vfkeeper.sqlite'}) serving {out.url}, three simulated hosts, "
                     "and the CLI's API client doing what a user would.")
-        for number, (title, action) in enumerate(_steps(out, workdir), start=1):
+        for number, (title, action) in enumerate(_steps(out, workdir, token_for), start=1):
             session.step(number, title)
             try:
                 action(session)
@@ -103,6 +116,8 @@ def run(workdir: Path, *, keep: bool, session_factory: Callable[[str, str], Sess
         if keep:
             running.wait()
     finally:
+        if out.fleet is not None:
+            out.fleet.stop()
         running.stop()
     return out
 
@@ -115,17 +130,24 @@ def _finish(session: Session, out: Outcome, workdir: Path, keep: bool) -> None:
                     "and explore it with the CLI.")
         return
     host = next(iter(out.roots))
-    session.say(f"The controller keeps running at {out.url} (Ctrl-C stops it). "
+    if out.fleet is not None:
+        out.fleet.run_in_background()
+        session.say("Each host's agent now runs its own loop in a thread (heartbeat every "
+                    f"{AgentConfig.heartbeat_s:.0f} s, reconcile every "
+                    f"{AgentConfig.reconcile_s:.0f} s): an instance you boot gets a running "
+                    "domain on its host's test driver and its ports go ACTIVE at the next "
+                    "reconcile.")
+    session.say(f"The controller keeps running at {out.url} (Ctrl-C stops it and the agents). "
                 "In another shell:")
     lines = [
         f"export VFKEEPER_URL={out.url}",
         f"export VFKEEPER_TOKEN={out.token}",
         "vfkeeper host list",
         "vfkeeper pool list --physical-network " + scenario.IB_PHYSNET,
-        "vfkeeper port list",
+        "vfkeeper port list          # status and the agents' actual state",
         "vfkeeper instance list",
         f"vfkeeper host interfaces {host}",
         f"vfkeeper discover --sysfs-root {shlex.quote(str(out.roots[host]))}",
     ]
     session.console.print("\n".join(f"  {line}" for line in lines), markup=False)
-    session.say(f"Files (database, simulated hosts): {workdir}")
+    session.say(f"Files (database, simulated hosts, agents' journals): {workdir}")

@@ -91,5 +91,11 @@ def controller(settings: ControllerSettings, host: str = "127.0.0.1") -> Running
 def admin_token(running: RunningController, name: str = "vfkeeper demo") -> str:
     """A new admin token, written to the controller's database as ``vfkeeper token create``
     does."""
+    return token(running, "admin", name)
+
+
+def token(running: RunningController, role: str, name: str) -> str:
+    """A new token with ``role`` (``admin``, ``agent:<host>``), as ``vfkeeper token create``
+    makes one."""
     with running.app.state.ctx.db.write() as session:
-        return create_token(session, "admin", name)
+        return create_token(session, role, name)

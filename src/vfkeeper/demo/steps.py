@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vfkeeper.agent.discovery import discover
-from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.demo import scenario, views
+from vfkeeper.demo.agents import Fleet
 from vfkeeper.demo.scenario import DemoHost, InstancePlan
 from vfkeeper.demo.session import DemoStepError, Session, table
 from vfkeeper.sim import build_tree
@@ -32,20 +31,21 @@ def build_hosts(session: Session, hosts_dir: Path,
     return roots
 
 
-def register_hosts(session: Session, roots: dict[str, Path],
+def register_hosts(session: Session, fleet: Fleet,
                    hosts: tuple[DemoHost, ...] = scenario.HOSTS) -> None:
-    """Discover each host and send its inventory and device specs, as its agent and an admin
-    would; then show hosts and pools as ``vfkeeper host list`` / ``pool list`` do."""
+    """Each host's agent sends its inventory and a heartbeat (its own ``agent:<host>``
+    token); an admin sets the host's device specs. Then ``host list`` / ``pool list``."""
+    fleet.register()
     for host in hosts:
-        inventory = discover(SysfsReader(roots[host.name]))
-        accepted = session.put(f"/v1/hosts/{host.name}/inventory",
-                               inventory.model_dump(mode="json"))
+        agent = fleet[host.name].agent
+        assert agent.inventory is not None
         specs = session.put(f"/v1/hosts/{host.name}/device-specs",
                             {"entries": list(host.device_specs)})
         if specs["host_problems"]:
             raise DemoStepError(f"{host.name}: device specs refused: {specs['host_problems']}")
-        session.say(f"{host.name}: discovered {accepted['devices']} network functions, "
-                    f"sent the inventory; device specs: "
+        session.say(f"{host.name}: its agent (token role agent:{host.name}) discovered "
+                    f"{len(agent.inventory.devices)} PCI functions, sent the inventory and a "
+                    "heartbeat; device specs: "
                     + "; ".join(_spec_text(s) for s in host.device_specs))
     session.cli("host", "list")
     session.cli("pool", "list")
@@ -100,16 +100,6 @@ def show_placements(session: Session) -> list[views.Placement]:
     return rows
 
 
-def show_xml(session: Session, instance_name: str = scenario.XML_INSTANCE) -> dict[str, str]:
-    """The libvirt device XML of each port of the instance, rendered from the desired state the
-    controller publishes for the host's agent."""
-    xml = views.instance_xml(session, instance_name)
-    for port_name, text in xml.items():
-        session.say(f"[bold]{port_name}[/bold]:")
-        session.console.print(text, markup=False)
-    return xml
-
-
 def try_unplaceable(session: Session, plan: InstancePlan = scenario.UNPLACEABLE) -> int:
     """Ask for what no host can give; the CLI prints the scheduler's reason for every host."""
     port_ids = _create_ports(session, plan)
@@ -123,27 +113,3 @@ def try_unplaceable(session: Session, plan: InstancePlan = scenario.UNPLACEABLE)
     for pid in port_ids:
         session.delete(f"/v1/ports/{pid}")
     return status
-
-
-@dataclass(frozen=True)
-class Release:
-    host: str
-    devices: list[str]
-    free_before: int
-    free_after: int
-
-
-def delete_instance(session: Session, name: str = scenario.DELETED_INSTANCE) -> Release:
-    """Delete the instance and show its host's pools before and after: the VFs come back."""
-    inst = views.instance_named(session, name)
-    host = inst["host"]
-    before = session.get("/v1/pools", host=host)
-    session.cli("instance", "delete", inst["id"])
-    after = session.get("/v1/pools", host=host)
-    session.console.print(views.pool_change_table(host, before, after))
-    release = Release(host, [a["device"] for a in inst["allocations"]],
-                      sum(p["free"] for p in before), sum(p["free"] for p in after))
-    session.say(f"{len(release.devices)} devices returned to {host}'s pools "
-                f"({', '.join(release.devices)}): free {release.free_before} → "
-                f"{release.free_after}")
-    return release

@@ -8,6 +8,8 @@ from typing import Any
 from rich.table import Table
 
 from vfkeeper.agent.desired import DesiredPort, HostIndex, bound_vif
+from vfkeeper.agent.linkops.protocol import VfAttr, VfState
+from vfkeeper.demo.agents import Fleet
 from vfkeeper.demo.session import DemoStepError, Session, table
 from vfkeeper.domain.vif import render_interface
 
@@ -123,3 +125,104 @@ def pool_change_table(host: str, before: list[dict[str, Any]],
              str(p["free"])) for p in after]
     return table(f"{host}: pools before and after the delete",
                  ("physnet", "type", "PF", "NUMA", "total", "free before", "free after"), rows)
+
+
+# --- what the agents made of it ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortState:
+    """One bound port: what the controller wants, what its agent reported, and what the fake
+    kernel of its host shows."""
+
+    instance: str
+    host: str
+    port: str
+    port_id: str
+    device: str
+    vif_type: str
+    status: str
+    actual: dict[str, Any]
+    """The agent's report as ``GET /v1/ports`` shows it (phase, observed MAC/VLAN/GUID…)."""
+    desired_address: str
+    """The port's MAC, or its GUID (InfiniBand); ``-`` for a whole PF."""
+    desired_vlan: int | None
+    kernel: VfState | None
+    """The VF in the host's fake kernel; None for a whole PF (nothing is programmed)."""
+
+    @property
+    def infiniband(self) -> bool:
+        return self.vif_type == "ib_hostdev"
+
+    @property
+    def kernel_matches(self) -> bool:
+        """The kernel shows the port's MAC and VLAN (Ethernet) or its GUID (InfiniBand)."""
+        k = self.kernel
+        if k is None:
+            return False
+        if self.infiniband:
+            return k.port_guid == k.node_guid == self.desired_address
+        return k.mac == self.desired_address and (k.vlan.id if k.vlan else 0) == (
+            self.desired_vlan or 0)
+
+
+def port_states(session: Session, fleet: Fleet) -> list[PortState]:
+    """Every bound port of every instance, in boot order, with its host's kernel view."""
+    rows = []
+    for inst in sorted(session.get("/v1/instances"), key=lambda i: str(i["created_at"])):
+        host = fleet[inst["host"]]
+        for port in session.get("/v1/ports", instance=inst["id"]):
+            device = port["binding:profile"]["pci_slot"]
+            vlan = port["binding:vif_details"].get("vlan")
+            rows.append(PortState(
+                instance=inst["name"], host=inst["host"], port=port["name"] or port["id"],
+                port_id=port["id"], device=device, vif_type=port["binding:vif_type"],
+                status=port["status"], actual=port["actual"] or {},
+                desired_address=port["guid"] or port["mac"] or "-",
+                desired_vlan=int(vlan) if vlan else None, kernel=host.vf(device)))
+    return rows
+
+
+def _reported(actual: dict[str, Any], infiniband: bool) -> tuple[str, str]:
+    if infiniband:
+        return actual.get("port_guid") or "-", "-"
+    vlan = actual.get("vlan")
+    return actual.get("mac") or "-", str(vlan) if vlan else "-"
+
+
+def port_state_table(rows: list[PortState]) -> Table:
+    def attached(actual: dict[str, Any]) -> str:
+        where = [w for w in ("live", "config") if actual.get(f"attached_{w}")]
+        return "+".join(where) or "-"
+
+    return table(
+        "ports as their agents report them (GET /v1/ports: status, actual)",
+        ("port", "host", "VF", "phase", "MAC / port GUID", "VLAN", "attached", "status"),
+        [(r.port, r.host, r.device, str(r.actual.get("phase", "-")),
+          *_reported(r.actual, r.infiniband), attached(r.actual), r.status) for r in rows])
+
+
+def vf_text(state: VfState, infiniband: bool) -> str:
+    """A VF's settings, as ``ip link show`` prints the attributes vfkeeper programs."""
+    if all(state.value(a) is None for a in VfAttr):
+        return "none reported (the driver has no ndo_get_vf_config)"
+    if infiniband and state.node_guid == state.port_guid:
+        return f"node and port GUID {state.port_guid}"
+    if infiniband:
+        return f"node_guid {state.node_guid}, port_guid {state.port_guid}"
+    vlan = state.vlan.id if state.vlan else 0
+    on = {True: "on", False: "off", None: "?"}
+    return (f"mac {state.mac}, vlan {vlan}, spoofchk {on[state.spoofchk]}, "
+            f"trust {on[state.trust]}, link-state {state.link_state}")
+
+
+def kernel_table(rows: list[PortState], fleet: Fleet) -> Table:
+    def where(r: PortState) -> str:
+        pf, index = fleet[r.host].vf_of[r.device]
+        return f"{r.host} {pf} vf {index}"
+
+    return table(
+        "VF settings in each host's fake kernel (LinkOps.get_vf; ip link show on a real host)",
+        ("port", "VF", "settings", "= desired"),
+        [(r.port, where(r), vf_text(r.kernel, r.infiniband), "yes" if r.kernel_matches else "NO")
+         for r in rows if r.kernel is not None])
