@@ -27,12 +27,21 @@ def vf_addr(index: int) -> str:
     return f"0000:03:{slot:02x}.{fn}"
 
 
-def inventory(num_vfs: int = NUM_VFS, name: str = "host-a") -> HostInventory:
-    devices = [Device(address=PF_ADDR, vendor_id="8086", product_id="1593", dev_type="type-PF",
-                      sriov_totalvfs=8, sriov_numvfs=num_vfs, driver="ice",
+NICS = {
+    # PF driver: (vendor, PF product, VF product, VF driver)
+    "ice": ("8086", "1593", "1889", "iavf"),  # Intel E810
+    "enic": ("1137", "0043", "0071", "enic"),  # Cisco UCS VIC (802.1Qbh VM-FEX)
+}
+
+
+def inventory(num_vfs: int = NUM_VFS, name: str = "host-a", driver: str = "ice"
+              ) -> HostInventory:  # fmt: skip
+    vendor, pf_product, vf_product, vf_driver = NICS[driver]
+    devices = [Device(address=PF_ADDR, vendor_id=vendor, product_id=pf_product,
+                      dev_type="type-PF", sriov_totalvfs=8, sriov_numvfs=num_vfs, driver=driver,
                       netdevs=(Netdev(name=PF_NETDEV),))]
-    devices += [Device(address=vf_addr(i), vendor_id="8086", product_id="1889",
-                       dev_type="type-VF", parent_addr=PF_ADDR, vf_index=i, driver="iavf",
+    devices += [Device(address=vf_addr(i), vendor_id=vendor, product_id=vf_product,
+                       dev_type="type-VF", parent_addr=PF_ADDR, vf_index=i, driver=vf_driver,
                        netdevs=(Netdev(name=f"{PF_NETDEV}v{i}"),)) for i in range(num_vfs)]
     return HostInventory(hostname=name, devices=tuple(devices))
 
@@ -42,12 +51,15 @@ class SimHost:
     """The host's kernel and libvirt: shared by every agent instance of a test."""
 
     state_dir: Path
-    inventory: HostInventory = field(default_factory=inventory)
+    driver: str = "ice"
+    """The PF's driver: ``ice`` (Intel E810) or ``enic`` (Cisco VIC)."""
+    inventory: HostInventory = field(init=False)
     linkops: FakeLinkOps = field(init=False)
     libvirt: FakeDomainOps = field(init=False)
 
     def __post_init__(self) -> None:
-        self.linkops = FakeLinkOps([FakePf(PF_NETDEV, "ice", NUM_VFS)])
+        self.inventory = inventory(driver=self.driver)
+        self.linkops = FakeLinkOps([FakePf(PF_NETDEV, self.driver, NUM_VFS)])
         self.libvirt = FakeDomainOps(self.linkops, self.locate)
 
     def locate(self, address: str) -> tuple[str, int] | None:

@@ -182,14 +182,28 @@ def test_the_fake_kernels_show_each_ports_mac_vlan_or_guid(api: Session, fleet: 
             assert vf is None  # a whole PF: nothing programmed
             continue
         assert vf is not None
-        if port["binding:vif_type"] == "ib_hostdev":
+        if port["binding:vif_type"] == "802.1qbh":
+            _check_vic_vf(fleet[inst["host"]], port)
+        elif port["binding:vif_type"] == "ib_hostdev":
             assert vf.node_guid == vf.port_guid == port["guid"]
         else:
             assert vf.mac == port["mac"]
             assert vf.vlan is not None and vf.vlan.id == int(port["binding:vif_details"]["vlan"])
             assert port["actual"]["mac"] == port["mac"]
         checked += 1
-    assert checked == 3  # mixed-1-ib0, web-1-eth0, web-1-eth1
+    assert checked == 4  # mixed-1-ib0, mixed-1-eth0 (VIC), web-1-eth0, web-1-eth1
+
+
+def _check_vic_vf(host: Any, port: dict[str, Any]) -> None:
+    """enic reads nothing back (no ndo_get_vf_config): what the fake kernel was asked is the
+    evidence. libvirt's 802.1Qbh association wrote the MAC, nothing wrote a VLAN, and the
+    port profile is associated."""
+    address = port["binding:profile"]["pci_slot"]
+    pf, index = host.vf_of[address]
+    writes = [(attr.value, value) for p, i, attr, value in host.kernel.writes
+              if (p, i) == (pf, index)]
+    assert writes == [("mac", port["mac"])]
+    assert host.port_profile(address) == port["binding:vif_details"]["profileid"]
 
 
 def test_each_domain_holds_its_ports_devices_live_and_persistent(api: Session,

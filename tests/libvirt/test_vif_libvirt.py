@@ -57,12 +57,12 @@ CASES: list[tuple[str, BoundVif, dict[str, dict[str, str]]]] = [
     ),
     (
         "802.1qbh-direct",
-        BoundVif("802.1qbh", "direct", pci_address=VF, mac=MAC, vlan=12, profileid="pp-web"),
+        BoundVif("802.1qbh", "direct", pci_address=VF, mac=MAC, profileid="pp-web"),
         {
             ".": {"type": "hostdev"},
+            "mac": {"address": MAC},
             "virtualport": {"type": "802.1Qbh"},
             "virtualport/parameters": {"profileid": "pp-web"},
-            "vlan/tag": {"id": "12"},
         },
     ),
     (
@@ -136,6 +136,19 @@ def test_flat_network_is_started_without_any_vlan(
     vif = BoundVif("hw_veb", "direct", pci_address=VF, mac=MAC)
     live = start_domain(render_test_domain(name, [render_interface(vif)]))
     assert _live_device(live, "interface").find("vlan") is None
+
+
+def test_802_1qbh_is_started_with_its_port_profile_and_no_vlan(
+    name: str, start_domain: Callable[[str], str]
+) -> None:
+    """The test driver would keep a <vlan> here; libvirtd's hostdev code refuses one at start
+    ("direct setting of the vlan tag is not allowed for hostdev devices using 802.1Qbh mode"),
+    so BoundVif refuses it and the live device must show none."""
+    vif = BoundVif("802.1qbh", "direct", pci_address=VF, mac=MAC, profileid="pp-web")
+    dev = _live_device(start_domain(render_test_domain(name, [render_interface(vif)])),
+                       "interface")
+    assert dev.find("vlan") is None
+    assert dev.find("virtualport/parameters").get("profileid") == "pp-web"  # type: ignore[union-attr]
 
 
 def test_failover_pair_validates_and_starts_with_its_teaming(

@@ -93,6 +93,18 @@ def test_802_1qbh_adds_the_port_profile(vnic: str, extra: dict[str, str], iface_
     assert vp.find("parameters").attrib == {"profileid": "pp-web"}  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    "form", [{"pci_address": VF}, {"netdev": "enic0v3"}, {"hostdev_network": "vmfex"}],
+    ids=["hostdev", "macvtap", "network"],
+)
+def test_802_1qbh_renders_no_vlan_and_refuses_one(form: dict[str, str]) -> None:
+    vnic = "macvtap" if "netdev" in form else "direct"
+    el = xml(BoundVif("802.1qbh", vnic, mac=MAC, profileid="pp-web", **form))  # type: ignore[arg-type]
+    assert el.find("vlan") is None
+    with pytest.raises(VifFieldError, match=r"vlan .*port profile \(profileid\) carries the VLAN"):
+        BoundVif("802.1qbh", vnic, mac=MAC, vlan=100, profileid="pp-web", **form)  # type: ignore[arg-type]
+
+
 def test_802_1qbh_without_profileid_is_refused() -> None:
     with pytest.raises(VifFieldError, match="profileid is required"):
         BoundVif("802.1qbh", "direct", pci_address=VF)

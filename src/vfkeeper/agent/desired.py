@@ -53,8 +53,21 @@ class DesiredPort(BaseModel):
 
     @property
     def programs_vf(self) -> bool:
-        """A whole PF passed through gets nothing programmed."""
-        return self.vif_type != VifType.HOSTDEV_PHYSICAL
+        """Whether LinkOps programs the VF before the attach. Not for a whole PF passed through
+        (nothing can be), nor for an 802.1Qbh (VM-FEX) VF: libvirt associates its port profile
+        and sets its MAC when it attaches the device, and the profile defined on the fabric
+        carries the VLAN (enic has no ``ndo_set_vf_vlan``, spoof check, trust, rate or link
+        state); so vfkeeper changes nothing on it and has nothing to restore."""
+        return self.vif_type not in (VifType.HOSTDEV_PHYSICAL, VifType.QBH)
+
+    @property
+    def vif_vlan(self) -> int | None:
+        """The VLAN the port's libvirt device carries: the network's, but for a PCI hostdev
+        (none can be set) and 802.1qbh (its port profile carries it), and none on a flat
+        network (``vlan`` 0 or unset)."""
+        if self.vif_type in (VifType.IB_HOSTDEV, VifType.HOSTDEV_PHYSICAL, VifType.QBH):
+            return None
+        return self.vlan or None
 
 
 class DesiredState(BaseModel):
@@ -109,7 +122,7 @@ def bound_vif(port: DesiredPort, index: HostIndex) -> BoundVif:
         vnic_type=vnic_type,
         pci_address=None if macvtap else port.address,
         mac=None if pci_hostdev else port.mac,
-        vlan=None if pci_hostdev or not port.vlan else port.vlan,
+        vlan=port.vif_vlan,
         netdev=index.netdev.get(port.address) if macvtap else None,
         profileid=port.profileid,
         alias=port.alias,

@@ -57,6 +57,10 @@ class HostAgent:
         where = self.vf_of.get(address)
         return None if where is None else self.kernel.get_vf(*where)
 
+    def port_profile(self, address: str) -> str | None:
+        """The 802.1Qbh port profile libvirt associated for the VF, if any."""
+        return self.hypervisor.model.port_profiles.get(address)
+
     def domain_devices(self, domain: str) -> tuple[DomainDevice, ...]:
         """The domain's live devices (the persistent ones when it is not running)."""
         held = self.hypervisor.devices(domain)

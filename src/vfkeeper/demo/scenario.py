@@ -118,12 +118,8 @@ UNPLACEABLE = InstancePlan("hpc-big", _ib("hpc-big", 5), "required",
 
 DELETED_INSTANCE = "hpc-1"
 
-KNOWN_GAPS: dict[str, str] = {
-    "mixed-1-eth0": (
-        "a known gap of the agent: it programs the VIC VF's MAC and VLAN over netlink, which "
-        "Cisco's enic driver refuses (ENOTSUP); an 802.1Qbh VF is configured by libvirt "
-        "through its port profile instead (<virtualport type='802.1Qbh'>)"),
-}
+KNOWN_GAPS: dict[str, str] = {}
 """Ports the agent cannot bring up yet, with why: the demo shows their ERROR and the agent's
-own message, and stops if one of them comes up ACTIVE (then this entry, and the README's
-excerpt, must go)."""
+own message, and stops if one of them comes up ACTIVE (then the entry, and the README's
+excerpt, must go). None now: the Cisco VIC's 802.1qbh port comes up ACTIVE like the others
+(libvirt associates its port profile and sets its MAC; the agent programs nothing on it)."""

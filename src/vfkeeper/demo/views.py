@@ -42,6 +42,8 @@ def instance_named(session: Session, name: str) -> dict[str, Any]:
 
 
 def _segment(details: dict[str, Any]) -> str:
+    if details.get("profileid"):  # 802.1qbh: the port profile carries the VLAN
+        return "port profile"
     if details.get("pkey"):
         return f"pkey {details['pkey']}"
     if details.get("vlan"):
@@ -82,8 +84,8 @@ def placement_table(rows: list[Placement]) -> Table:
 def desired_ports(session: Session, host: str, instance_id: str) -> list[DesiredPort]:
     """The instance's entries of the desired state its host's agent reads.
 
-    An 802.1qbh port's ``profileid`` is taken from the port's ``binding:vif_details``: the
-    desired state does not carry it yet.
+    An 802.1qbh port's ``profileid`` is taken from the port's ``binding:vif_details`` when
+    the desired state does not carry it.
     """
     details = {p["id"]: p["binding:vif_details"]
                for p in session.get("/v1/ports", instance=instance_id)}
@@ -149,6 +151,10 @@ class PortState:
     desired_vlan: int | None
     kernel: VfState | None
     """The VF in the host's fake kernel; None for a whole PF (nothing is programmed)."""
+    desired_profile: str | None = None
+    """An 802.1qbh port's port profile (``profileid``)."""
+    profile: str | None = None
+    """The port profile libvirt associated for the VF (802.1Qbh), as the host shows it."""
 
     @property
     def infiniband(self) -> bool:
@@ -156,10 +162,13 @@ class PortState:
 
     @property
     def kernel_matches(self) -> bool:
-        """The kernel shows the port's MAC and VLAN (Ethernet) or its GUID (InfiniBand)."""
+        """The kernel shows the port's MAC and VLAN (Ethernet) or its GUID (InfiniBand); for
+        802.1qbh, libvirt associated the port's profile."""
         k = self.kernel
         if k is None:
             return False
+        if self.vif_type == "802.1qbh":  # enic reads nothing back; the association is the fact
+            return self.profile is not None and self.profile == self.desired_profile
         if self.infiniband:
             return k.port_guid == k.node_guid == self.desired_address
         return k.mac == self.desired_address and (k.vlan.id if k.vlan else 0) == (
@@ -173,13 +182,17 @@ def port_states(session: Session, fleet: Fleet) -> list[PortState]:
         host = fleet[inst["host"]]
         for port in session.get("/v1/ports", instance=inst["id"]):
             device = port["binding:profile"]["pci_slot"]
-            vlan = port["binding:vif_details"].get("vlan")
+            details = port["binding:vif_details"]
+            qbh = port["binding:vif_type"] == "802.1qbh"
+            vlan = None if qbh else details.get("vlan")  # the port profile carries it
             rows.append(PortState(
                 instance=inst["name"], host=inst["host"], port=port["name"] or port["id"],
                 port_id=port["id"], device=device, vif_type=port["binding:vif_type"],
                 status=port["status"], actual=port["actual"] or {},
                 desired_address=port["guid"] or port["mac"] or "-",
-                desired_vlan=int(vlan) if vlan else None, kernel=host.vf(device)))
+                desired_vlan=int(vlan) if vlan else None, kernel=host.vf(device),
+                desired_profile=details.get("profileid") if qbh else None,
+                profile=host.port_profile(device)))
     return rows
 
 
@@ -224,5 +237,12 @@ def kernel_table(rows: list[PortState], fleet: Fleet) -> Table:
     return table(
         "VF settings in each host's fake kernel (LinkOps.get_vf; ip link show on a real host)",
         ("port", "VF", "settings", "= desired"),
-        [(r.port, where(r), vf_text(r.kernel, r.infiniband), "yes" if r.kernel_matches else "NO")
+        [(r.port, where(r), _settings(r), "yes" if r.kernel_matches else "NO")
          for r in rows if r.kernel is not None])
+
+
+def _settings(r: PortState) -> str:
+    assert r.kernel is not None
+    if r.profile is not None:  # 802.1Qbh: enic reads nothing back
+        return f"nothing read back (no ndo_get_vf_config); port profile {r.profile} associated"
+    return vf_text(r.kernel, r.infiniband)

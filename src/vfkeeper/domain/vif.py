@@ -44,7 +44,8 @@ class VifType(StrEnum):
     HW_VEB = "hw_veb"
     """The NIC's embedded switch (VEB) forwards for the VF; VLAN programmed on the VF."""
     QBH = "802.1qbh"
-    """Cisco VM-FEX: an upstream 802.1Qbh port profile (``profileid``) configures the port."""
+    """Cisco VM-FEX: an upstream 802.1Qbh port profile (``profileid``) configures the port,
+    its VLAN included; libvirt associates the profile and sets the MAC, nothing else."""
     IB_HOSTDEV = "ib_hostdev"
     """An InfiniBand VF passed through whole; its GUIDs are programmed by LinkOps first."""
     HOSTDEV_PHYSICAL = "hostdev_physical"
@@ -160,6 +161,11 @@ _REFUSED: Final[Mapping[DeviceForm, Mapping[str, str]]] = {
         "failover": "needs an <interface type='hostdev'> (vif_type hw_veb, vnic_type direct)",
     },
 }
+_QBH_VLAN_WHY = (
+    "cannot be set: the 802.1Qbh port profile (profileid) carries the VLAN, as the fabric "
+    "defines it; libvirt refuses a <vlan> next to an 802.1Qbh virtualport ('direct setting "
+    "of the vlan tag is not allowed for hostdev devices using 802.1Qbh mode'); leave it unset"
+)
 _REQUIRED: Final[Mapping[DeviceForm, Mapping[str, str]]] = {
     DeviceForm.HOSTDEV_INTERFACE: {"pci_address": "the VF's PCI address (0000:03:10.1)"},
     DeviceForm.NETWORK_INTERFACE: {"hostdev_network": "the hostdev network's name"},
@@ -173,7 +179,8 @@ class BoundVif:
     """Everything needed to render one port's device, already resolved.
 
     ``pci_address`` is the VF's, or the PF's for ``hostdev_physical``. ``vlan`` is ``None`` on
-    a flat network (no ``<vlan>`` is rendered; Nova rendered ``tag id='0'``). ``alias`` names
+    a flat network (no ``<vlan>`` is rendered; Nova rendered ``tag id='0'``), and always for
+    ``802.1qbh``, whose port profile carries the VLAN (refused if given). ``alias`` names
     the device in the domain (``ua-…``) so that it can be found again for detach.
     """
 
@@ -240,6 +247,8 @@ class BoundVif:
         for field, why in _REFUSED[form].items():
             if getattr(self, field) is not None:
                 raise VifFieldError(field, where, why)
+        if self.vif_type is VifType.QBH and self.vlan is not None:
+            raise VifFieldError("vlan", where, _QBH_VLAN_WHY)
         if (self.vif_type is VifType.QBH) != (self.profileid is not None):
             problem = (
                 "is required: the port profile the upstream switch applies"

@@ -38,11 +38,20 @@ def _alias(el: ET.Element) -> str | None:
     return None if alias is None else alias.get("name")
 
 
+def _virtualport(el: ET.Element) -> tuple[str | None, str | None]:
+    port = el.find("virtualport")
+    if port is None:
+        return None, None
+    params = port.find("parameters")
+    return port.get("type"), None if params is None else params.get("profileid")
+
+
 def _interface(el: ET.Element) -> DomainDevice:
     kind = el.get("type", "")
     source = el.find("source")
     pci = pci_address_of(source.find("address")) if source is not None else None
     mac = el.find("mac")
+    virtualport, profileid = _virtualport(el)
     return DomainDevice(
         kind="interface",
         type=kind,
@@ -52,6 +61,8 @@ def _interface(el: ET.Element) -> DomainDevice:
         mac=mac.get("address", "").lower() or None if mac is not None else None,
         vlan=_vlan(el),
         alias=_alias(el),
+        virtualport=virtualport,
+        profileid=profileid,
     )
 
 

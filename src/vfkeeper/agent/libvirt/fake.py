@@ -16,7 +16,11 @@ What libvirt does to the host, modelled so tests can watch it: a ``managed='yes'
 attached live is rebound to ``vfio-pci`` (``drivers``) and given back to its driver when it
 leaves; an ``<interface type='hostdev'>`` has its MAC and VLAN set on the VF through the PF
 (via the ``LinkOps`` given, when one is) and put back when it leaves — where the VF had no
-admin MAC, libvirt puts back the random one its VF driver made up (igbvf), not zeros. A live
+admin MAC, libvirt puts back the random one its VF driver made up (igbvf), not zeros. With a
+``<virtualport type='802.1Qbh'>`` (``virHostdevSetNetConfig``) libvirt instead refuses a
+``<vlan>`` (the port profile carries it), associates the port profile (``IFLA_VF_PORTS``;
+``port_profiles``) and sets only the MAC, saves nothing and, when the device leaves, only
+disassociates the profile. A live
 detach completes only when the guest answers the hot-unplug (``guest_answers_unplug``); until
 then the device stays in the live definition, as with libvirt when a guest does not respond.
 """
@@ -91,6 +95,8 @@ class FakeDomainOps:
         """PCI address → driver, for functions libvirt rebound (``vfio-pci``)."""
         self.calls: list[tuple[str, str]] = []
         """(operation, domain) of every accepted change, for tests."""
+        self.port_profiles: dict[str, str] = {}
+        """PCI address → the 802.1Qbh port profile libvirt associated for the VF."""
         self._linkops = linkops
         self._locate = locate
         self._saved: dict[str, VfConfig] = {}
@@ -129,6 +135,7 @@ class FakeDomainOps:
                                    "Requested operation is not valid: domain is already running")
         for device in dom.config:
             self._check_free(device, domain)
+            _check_net_config(device, "start", domain)
         dom.state = DomainState.RUNNING
         dom.live = []
         for device in dom.config:
@@ -172,6 +179,7 @@ class FakeDomainOps:
             self._check_alias(dom, dom.config, device)
         if live:
             self._check_free(device, None)
+            _check_net_config(device, "attach a device", domain)
         if config and device.pci_address in {d.pci_address for d in dom.config} - {None}:
             raise DeviceInUseError(str(device.pci_address), domain,
                                    "device is already in the domain configuration")
@@ -246,6 +254,7 @@ class FakeDomainOps:
         if device.pci_address is None:
             return
         self.drivers.pop(device.pci_address, None)
+        self.port_profiles.pop(device.pci_address, None)  # disassociated; nothing was saved
         saved = self._saved.pop(device.pci_address, None)
         where = self._where(device.pci_address)
         if saved is not None and where is not None and self._linkops is not None:
@@ -257,6 +266,9 @@ class FakeDomainOps:
     def _set_mac_vlan(self, device: DomainDevice) -> None:
         assert device.pci_address is not None
         where = self._where(device.pci_address)
+        if device.virtualport == QBH:
+            self._associate(device, where)
+            return
         if where is None or self._linkops is None:
             return
         before = self._linkops.get_vf(*where)
@@ -268,3 +280,26 @@ class FakeDomainOps:
         self._saved[device.pci_address] = VfConfig(mac=mac, vlan=before.vlan)
         self._linkops.set_vf(where[0], where[1], wanted)
 
+
+    def _associate(self, device: DomainDevice, where: tuple[str, int] | None) -> None:
+        """802.1Qbh: one request on the PF with the VF's MAC (``IFLA_VF_MAC``, enic's
+        ``ndo_set_vf_mac``) and the port profile (``IFLA_VF_PORTS``, ``ndo_set_vf_port``)."""
+        assert device.pci_address is not None
+        if where is not None and self._linkops is not None and device.mac is not None:
+            self._linkops.set_vf(where[0], where[1], VfConfig(mac=device.mac))
+        self.port_profiles[device.pci_address] = device.profileid or ""
+
+
+QBH = "802.1Qbh"
+_CONFIG_UNSUPPORTED = 67
+"""``VIR_ERR_CONFIG_UNSUPPORTED``."""
+
+
+def _check_net_config(device: DomainDevice, operation: str, domain: str) -> None:
+    """What ``virHostdevSetNetConfig`` refuses before it touches the VF."""
+    if device.kind == "interface" and device.type == "hostdev" and device.virtualport \
+            and device.vlan is not None:
+        raise LibvirtCallError(
+            operation, domain, _CONFIG_UNSUPPORTED,
+            "unsupported configuration: direct setting of the vlan tag is not allowed for "
+            f"hostdev devices using {device.virtualport} mode")

@@ -45,8 +45,9 @@ class DomainDevice:
     ``type`` is the element's ``type`` (``hostdev``, ``direct``, ``network`` … for interfaces;
     ``pci`` … for hostdevs). ``pci_address`` is the host function a hostdev or a
     ``type='hostdev'`` interface passes through (``dddd:bb:ss.f``); ``source_dev`` the host
-    netdev a macvtap (``type='direct'``) sits on. ``xml`` is the element as libvirt printed it,
-    which is what detaching by XML sends back.
+    netdev a macvtap (``type='direct'``) sits on. ``virtualport`` is an interface's
+    ``<virtualport type=…>`` (``802.1Qbh``) and ``profileid`` its port profile. ``xml`` is the
+    element as libvirt printed it, which is what detaching by XML sends back.
     """
 
     kind: DeviceKind
@@ -57,6 +58,8 @@ class DomainDevice:
     mac: str | None = None
     vlan: int | None = None
     alias: str | None = None
+    virtualport: str | None = None
+    profileid: str | None = None
 
     @property
     def describe(self) -> str:

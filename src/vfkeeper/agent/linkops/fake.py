@@ -99,9 +99,12 @@ DRIVERS: Mapping[str, DriverModel] = MappingProxyType(
                 reports=frozenset(VfAttr) - {VfAttr.SPOOFCHK, VfAttr.TRUST},
             ),
             DriverModel(
+                # enic's ops have ndo_set_vf_mac (a VF's MAC is set in the adapter) and
+                # ndo_set_vf_port (802.1Qbh association), no other ndo_set_vf_* and no
+                # ndo_get_vf_config: the VLAN comes with the port profile
                 "enic",
                 "Cisco VIC (VFs are configured through 802.1Qbh port profiles instead)",
-                refuses=dict.fromkeys(VfAttr, _NOT_SUPPORTED),
+                refuses=dict.fromkeys(frozenset(VfAttr) - {VfAttr.MAC}, _NOT_SUPPORTED),
                 reports=frozenset(),
             ),
         )
