@@ -116,6 +116,40 @@ def test_boot_attach_report_and_release(app: FastAPI, admin: httpx.Client, agent
     assert agent.reconciler.journal.load() == {}
 
 
+def test_a_released_port_shows_no_stale_actual_state(
+        app: FastAPI, admin: httpx.Client, agent: Agent,
+        asgi_transport: Callable[[Any], Any]) -> None:
+    """Boot → the agent reports ACTIVE → delete the instance: the unbound port is DOWN with no
+    desired or actual state at once (before the agent reports again), and the agent's next
+    report, which no longer lists it, drops the stored report."""
+    from sqlalchemy import select
+
+    from vfkeeper.store.agent_models import PortActual
+
+    agent.tick()
+    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                     "segmentation": {"type": "vlan", "id": 42}})
+    port_id, instance_id = _boot(admin, name="p1")
+    agent.reconcile()
+    assert admin.get(f"/v1/ports/{port_id}").json()["actual"]["phase"] == "attached"
+
+    assert admin.delete(f"/v1/instances/{instance_id}").status_code == 204
+    for view in (admin.get(f"/v1/ports/{port_id}").json(),
+                 *[p for p in admin.get("/v1/ports").json() if p["id"] == port_id]):
+        assert (view["status"], view["instance_id"], view["binding:host_id"]) == (
+            "DOWN", None, None)
+        assert view["desired"] is None and view["actual"] is None
+    listed = _cli(app, asgi_transport, "port", "list")
+    [row] = [line for line in listed.splitlines() if "p1" in line]
+    assert "DOWN" in row and "attached" not in row
+
+    agent.reconcile()
+    with app.state.ctx.db.read() as s:
+        assert list(s.scalars(select(PortActual))) == []
+    assert admin.get(f"/v1/ports/{port_id}").json()["actual"] is None
+
+
 def test_a_silent_agent_gets_no_new_instances(app: FastAPI, admin: httpx.Client, agent: Agent,
                                               clock: Clock) -> None:
     agent.tick()

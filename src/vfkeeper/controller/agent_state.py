@@ -3,7 +3,9 @@ of it.
 
 * Each bound port's status becomes the agent's (``BUILD`` until attached, ``ACTIVE``, ``DOWN``
   when its domain is not running, ``ERROR`` with the last error) and its actual state is kept
-  next to the desired one for ``GET /v1/ports``.
+  next to the desired one for ``GET /v1/ports``. A report is kept only while the agent lists
+  the port and the port is bound to that host; ``GET /v1/ports`` also shows it only for the
+  binding it was made for (:func:`vfkeeper.controller.ports.states`).
 * A device held by a libvirt domain the controller does not know (``foreign``), or still held
   for a port that was released (``releasing``: the guest has not answered the unplug yet), is
   marked with a ``problem`` so no pool hands it out; the mark goes when the agent stops
@@ -74,6 +76,18 @@ def reapply_marks(session: Session, host: Host) -> None:
         _mark(session, host, _held(report))
 
 
+def _drop_stale(session: Session, host: Host, reported: list[str]) -> None:
+    """Forget this host's reports of ports the agent no longer lists (released, or moved to
+    another host), and of ports no longer bound here whatever the report says."""
+    rows = session.scalars(select(PortActual).where(PortActual.host_id == host.id))
+    bound_here = set(session.scalars(select(Port.id).where(Port.host_id == host.id,
+                                                           Port.instance_id.is_not(None))))
+    for row in rows:
+        if row.port_id not in reported or row.port_id not in bound_here:
+            session.delete(row)
+    session.flush()
+
+
 def store_actual(session: Session, name: str, state: ActualState, now: datetime
                  ) -> dict[str, Any]:  # fmt: skip
     """Store one report; returns what was taken and what was ignored."""
@@ -85,6 +99,7 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
     ids = [p.port_id for p in state.ports]
     ports = {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(ids)))}
     ignored = []
+    _drop_stale(session, host, ids)
     for actual in state.ports:
         port = ports.get(actual.port_id)
         if port is None or port.host_id != host.id or port.instance_id is None:

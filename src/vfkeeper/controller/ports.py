@@ -104,7 +104,8 @@ def port_view(port: Port, host_names: dict[int, str], *,
               desired: dict[str, Any] | None = None,
               actual: dict[str, Any] | None = None) -> dict[str, Any]:
     """The port; ``desired`` (what the claim asks the agent to program) and ``actual`` (what
-    the host's agent last reported) for bound ports."""
+    the host's agent last reported for this binding) for bound ports, ``None`` for unbound
+    ones (whose ``status`` is ``DOWN``)."""
     return {
         "id": port.id, "name": port.name, "network_id": port.network_id,
         "vnic_type": port.vnic_type, "mac": port.mac, "guid": port.guid,
@@ -125,19 +126,34 @@ def port_view(port: Port, host_names: dict[int, str], *,
 
 def states(session: Session, ports: list[Port]
            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any] | None]]:  # fmt: skip
-    """Port id → desired state (its allocation's), and → actual state (its agent's report)."""
+    """Port id → desired state (its allocation's), and → actual state (its agent's report).
+
+    A report is shown only for the binding it was made for: the port's current allocation,
+    on the same host and device. An unbound port (its instance deleted) has neither, even
+    before its host's agent reports again (which then drops the report,
+    :func:`vfkeeper.controller.agent_state.store_actual`)."""
     from vfkeeper.controller.agent_state import actual_view  # noqa: PLC0415
     from vfkeeper.store.agent_models import PortActual  # noqa: PLC0415
 
     ids = [p.id for p in ports]
     if not ids:
         return {}, {}
-    rows = session.execute(
-        select(Allocation.port_id, Allocation.desired).where(Allocation.port_id.in_(ids)))
-    desired: dict[str, dict[str, Any]] = {pid: want for pid, want in rows}
+    rows = session.execute(select(Allocation.port_id, Allocation.host_id, Allocation.desired)
+                           .where(Allocation.port_id.in_(ids)))
+    bound = {pid: (host_id, want) for pid, host_id, want in rows}
+    desired: dict[str, dict[str, Any]] = {pid: want for pid, (_, want) in bound.items()}
     actual = {row.port_id: actual_view(row) for row in
-              session.scalars(select(PortActual).where(PortActual.port_id.in_(ids)))}
+              session.scalars(select(PortActual).where(PortActual.port_id.in_(ids)))
+              if _reported_for(row, bound.get(row.port_id))}
     return desired, actual
+
+
+def _reported_for(row: Any, binding: tuple[int, dict[str, Any]] | None) -> bool:
+    """Whether an agent's report (a ``PortActual``) is about the port's current binding."""
+    if binding is None:
+        return False
+    host_id, want = binding
+    return bool(row.host_id == host_id and row.address == want.get("address"))
 
 
 def host_names(session: Session, ids: set[int]) -> dict[int, str]:
