@@ -8,9 +8,9 @@ real :class:`~vfkeeper.agent.libvirt.libvirt_impl.LibvirtDomainOps`. The test dr
 implements no device hot-plug (``virDomainAttachDeviceFlags`` answers ``VIR_ERR_NO_SUPPORT``),
 so attach and detach, and the device lists the agent reads back, go to the agent's
 :class:`~vfkeeper.agent.libvirt.fake.FakeDomainOps` (which refuses what libvirtd 9.0 refuses
-and sets an ``<interface type='hostdev'>``'s MAC and VLAN through the fake kernel, as libvirtd
-does). Every device call first looks the domain up in the test driver and takes its state from
-there.
+and, as libvirtd does, sets an ``<interface type='hostdev'>``'s MAC and VLAN through the fake
+kernel, or for an 802.1Qbh port associates its port profile and sets only the MAC). Every
+device call first looks the domain up in the test driver and takes its state from there.
 """
 
 from __future__ import annotations
