@@ -9,12 +9,15 @@ down, PF/VF exclusivity included) so later boots see a fuller cluster. Then:
 * the cluster is filled until boots keep failing (cost of a NoValidHost that explains every
   host).
 
-Section (b): boots per second through the REST API of a real ``vfkeeper serve`` (uvicorn, one
-process, loopback) with 8 concurrent clients, on SQLite and on PostgreSQL (a throwaway cluster
-started like the tests do, ``tests/servers.py``). The cluster (default 1,000 hosts x 4 PFs x 32
-VFs, one physnet) is registered through the API (inventory PUTs), then ports are created, then
-the timed boots run (one ``direct`` port each); p50/p99 latency per boot, and the store's
-invariants (``vfkeeper.store.invariants``) are checked at the end.
+Section (b): boots per second through the REST API of a real ``vfkeeper serve`` (uvicorn,
+``--workers 1`` and ``2`` by default, loopback) with 8 concurrent clients, on SQLite and on
+PostgreSQL (a throwaway cluster started like the tests do, ``tests/servers.py``). The cluster
+(default 1,000 hosts x 4 PFs x 32 VFs, one physnet) is registered through the API (inventory
+PUTs), then ports are created, then untimed warm-up boots load every worker's cached view, then
+the timed boots run (one ``direct`` port each); p50/p99 latency per boot, the CPU seconds the
+server, PostgreSQL and the clients spent per boot, and the store's invariants
+(``vfkeeper.store.invariants``) checked at the end. No agent heartbeats during the run, so the
+server runs with a long ``--agent-timeout``.
 
 Run: ``.venv/bin/python bench/scheduler.py`` (``--quick`` for a smoke run, ``--help``).
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import resource
 import sys
@@ -347,7 +351,66 @@ def _timed_boots(client_of: Callable[[], httpx.Client], ports: list[str], client
     return wall, [ns for _, ns in results], Counter(str(code) for code, _ in results)
 
 
-def _api_run(args: argparse.Namespace, backend: str, url: str, workdir: Path) -> None:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rpartition(")")[2].split()
+
+
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode(errors="replace")
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` so far (the ones still running)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = _proc_stat(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def _processes(port: int, database: str | None) -> tuple[list[int], list[int]]:
+    """The ``vfkeeper serve`` processes listening on ``port`` (its session: parent and
+    workers), and the PostgreSQL backends connected to ``database``."""
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    server, backends, session = [], [], None
+    for pid in pids:
+        try:
+            cmd = _cmdline(pid)
+            if f"127.0.0.1:{port}" in cmd and "serve" in cmd:
+                session = _proc_stat(pid)[3]
+            elif database and cmd.startswith("postgres:") and f" {database} " in cmd:
+                backends.append(pid)
+        except OSError:
+            continue
+    for pid in pids:
+        try:
+            if session is not None and _proc_stat(pid)[3] == session:
+                server.append(pid)
+        except OSError:
+            continue
+    return server, backends
+
+
+def _warm_up(client_of: Callable[[], httpx.Client], ports: list[str], clients: int) -> None:
+    """Untimed boots from ``clients`` connections, so every worker loads its cached view."""
+    t0 = time.perf_counter()
+    _, _, codes = _timed_boots(client_of, ports, clients)
+    assert set(codes) == {"201"}, codes
+    print(f"    warm-up: {len(ports)} boots from {clients} clients (every worker loads its cached "
+          f"view of every host: 132,000 device rows at 1,000 hosts) in "
+          f"{time.perf_counter() - t0:.1f} s")
+
+
+def _api_run(args: argparse.Namespace, backend: str, url: str, workdir: Path,
+             workers: int) -> None:
     from servers import controller_process
     from vfkeeper.controller.auth import create_token
     from vfkeeper.store import migrate
@@ -359,25 +422,35 @@ def _api_run(args: argparse.Namespace, backend: str, url: str, workdir: Path) ->
     with db.write() as s:
         token = create_token(s, "admin", "benchmark")
     headers = {"Authorization": f"Bearer {token}"}
-    with controller_process(url, workdir / f"serve-{backend}.log") as base:
+    serve_args = ("--workers", str(workers), "--agent-timeout", "86400")
+    with controller_process(url, workdir / f"serve-{backend}-{workers}.log",
+                            args=serve_args) as base:
         def client_of() -> httpx.Client:
             return httpx.Client(base_url=base, headers=headers, timeout=120)
 
-        print(f"  {backend}: a real `vfkeeper serve` on {base}")
-        ports = _populate(client_of, args.hosts, args.api_boots + 1)
-        t0 = time.perf_counter()
-        with client_of() as c:  # the first boot loads every host into the cached view
-            _ok(c.post("/v1/instances", json={"name": "warm-up", "ports": [ports.pop()]}))
-        print(f"    first boot (loads the controller's cached view of every host): "
-              f"{time.perf_counter() - t0:.2f} s")
+        print(f"  {backend}, `vfkeeper serve --workers {workers}` on {base}")
+        warm = 8 * workers
+        ports = _populate(client_of, args.hosts, args.api_boots + warm)
+        _warm_up(client_of, ports[-warm:], args.api_clients)
+        ports = ports[:-warm]
+        server, backends = _processes(int(base.rsplit(":", 1)[1]),
+                                      url.rsplit("/", 1)[1] if backend == "postgresql" else None)
+        cpu0 = (_cpu_s(server), _cpu_s(backends), time.process_time())
+        load0 = os.getloadavg()
         wall, ns, codes = _timed_boots(client_of, ports, args.api_clients)
+        cpu1 = (_cpu_s(server), _cpu_s(backends), time.process_time())
+        load1 = os.getloadavg()
     with db.read() as s:
         broken = violations(s)
     db.dispose()
     ok = codes.get("201", 0)
+    per = [(b - a) / max(ok, 1) * 1000 for a, b in zip(cpu0, cpu1, strict=False)]
     print(f"    {len(ports)} boots, {args.api_clients} clients: {ok / wall:,.0f} boots/s "
           f"({ok} placed in {wall:.1f} s; statuses {dict(codes)}); per boot p50 "
           f"{pct(ns, 50) / 1000:.1f} ms, p99 {pct(ns, 99) / 1000:.1f} ms")
+    print(f"    CPU per boot: server {per[0]:.1f} ms ({len(server)} processes), PostgreSQL "
+          f"backends {per[1]:.1f} ms ({len(backends)}), clients {per[2]:.1f} ms; "
+          f"load average {load0[0]:.1f} before, {load1[0]:.1f} after")
     print(f"    invariant violations: {len(broken)}" + "".join(f"\n      {b}" for b in broken[:10]))
 
 
@@ -388,15 +461,16 @@ def section_b(args: argparse.Namespace) -> None:
     print(f"(b) boots through the REST API: {args.hosts} hosts x {PFS_PER_HOST} PFs x 32 VFs, "
           f"{args.api_boots} boots of one direct port, {args.api_clients} clients")
     workdir = Path(tempfile.mkdtemp(prefix="vfkeeper-bench-"))
-    print(f"  servers' logs and the SQLite database: {workdir}")
-    if True:
-        for backend in args.backend or ("sqlite", "postgresql"):
+    print(f"  servers' logs and the SQLite databases: {workdir}")
+    for backend in args.backend or ("sqlite", "postgresql"):
+        for workers in args.api_workers or (1, 2):
             if backend == "sqlite":
-                _api_run(args, backend, f"sqlite:///{workdir / 'bench.sqlite'}", workdir)
+                _api_run(args, backend, f"sqlite:///{workdir / f'bench-{workers}.sqlite'}",
+                         workdir, workers)
                 continue
             try:
                 with servers.postgres_cluster() as cluster:
-                    _api_run(args, backend, cluster.new_database(), workdir)
+                    _api_run(args, backend, cluster.new_database(), workdir, workers)
             except servers.ServerUnavailable as exc:
                 print(f"  postgresql: skipped: {exc}")
 
@@ -421,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--api-clients", type=int, default=8, help="(b): concurrent clients")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), action="append",
                         help="(b): only this database (repeatable)")
+    parser.add_argument("--api-workers", type=int, action="append",
+                        help="(b): `vfkeeper serve --workers N` (repeatable; default 1 and 2)")
     args = parser.parse_args(argv)
     if args.quick:
         args.hosts, args.boots, args.compare, args.api_boots = 100, 1000, 500, 300

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import ControllerSettings
@@ -142,10 +143,10 @@ def test_a_stale_view_costs_a_retry_not_a_double_allocation(
     refresh = cache2._refresh
     calls: list[bool] = []
 
-    def stale_first(now: datetime) -> None:
+    def stale_first(session: Session, now: datetime) -> None:
         calls.append(bool(calls))
         if len(calls) > 1:  # the first decision keeps the stale view
-            refresh(now)
+            refresh(session, now)
 
     cache2._refresh = stale_first  # type: ignore[method-assign]
     resp = _boot(api2)

@@ -1,9 +1,18 @@
-"""``vfkeeper serve``: run the controller (REST API under /v1, OpenAPI at /openapi.json)."""
+"""``vfkeeper serve``: run the controller (REST API under /v1, OpenAPI at /openapi.json).
+
+``--workers N`` runs N uvicorn worker processes on one listening socket. Each is a controller
+of its own (its own scheduling cache), exactly like N replicas on one database: correctness
+comes from the claim transaction (row locks on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), not
+from the caches. The schema is upgraded once, by the parent, before the workers start.
+"""
 
 from __future__ import annotations
 
+import os
+
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import (
@@ -14,6 +23,29 @@ from vfkeeper.controller.settings import (
     ControllerSettings,
     parse_listen,
 )
+from vfkeeper.store import migrate
+from vfkeeper.store.database import Database
+
+SETTINGS_ENV = "VFKEEPER_SERVE_SETTINGS"
+"""How ``serve --workers N`` hands its settings to the worker processes (JSON)."""
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of ``vfkeeper serve --workers N`` (uvicorn imports this factory
+    in each worker process)."""
+    return create_app(ControllerSettings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
+def _run_workers(settings: ControllerSettings, workers: int) -> None:
+    db = Database(settings.db_url)
+    try:  # once, here: N workers upgrading one schema at once would race
+        migrate.upgrade(db.engine)
+    finally:
+        db.dispose()
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    host, port = parse_listen(settings.listen)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host,
+                port=port, log_level="info")
 
 
 def settings_from_options(
@@ -53,6 +85,9 @@ def register(app: typer.Typer) -> None:
                                                  "gets no new instances."),
         weigher: str = typer.Option("pack", "--weigher", envvar="VFKEEPER_WEIGHER",
                                     help="pack (fill hosts) or spread (balance them)."),
+        workers: int = typer.Option(1, "--workers", envvar="VFKEEPER_WORKERS", min=1,
+                                    help="Worker processes (each a controller with its own "
+                                         "cache; the claim transaction keeps them correct)."),
     ) -> None:
         """Run the controller: upgrade the database schema, then serve the REST API."""
         settings = settings_from_options(
@@ -61,5 +96,8 @@ def register(app: typer.Typer) -> None:
         if not settings.auth:
             typer.secho("WARNING: --insecure-no-auth: anyone who can reach "
                         f"{settings.listen} is admin", fg="red", err=True)
+        if workers > 1:
+            _run_workers(settings, workers)
+            return
         host, port = parse_listen(settings.listen)
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -3,9 +3,10 @@
 Each runs in one transaction and re-checks everything it relies on *inside* it, after taking
 locks, so a placement computed from a stale view can never double-allocate:
 
-* PostgreSQL: ``SELECT ... FOR UPDATE`` on the instance's ports (in id order), then on the
-  host row. Every claim and release on a host serializes on that row, across any number of
-  controller processes; the free devices are then read and taken under the lock.
+* PostgreSQL: ``SELECT ... FOR UPDATE`` on the instance's ports (in id order,
+  :func:`lock_ports`), then the host row (the claim's ``UPDATE hosts SET generation = ...``
+  takes that row lock). Every claim and release on a host serializes on that row, across any
+  number of controller processes; the free devices are then read and taken under the lock.
 * SQLite: the transaction is ``BEGIN IMMEDIATE`` (see :mod:`vfkeeper.store.database`), which
   serializes all writers.
 * The schema backs this up: an allocation's device, port and request id are unique, and ports'
@@ -14,22 +15,30 @@ locks, so a placement computed from a stale view can never double-allocate:
 
 If a pool no longer has the free devices the placement counted on, :class:`PlacementStale` is
 raised and the caller re-schedules on fresh state.
+
+A boot's transaction reads and writes columns, not ORM objects (SQLAlchemy Core statements,
+built once with bound parameters: building a statement costs more than running it on SQLite):
+it touches a handful of rows and must not load what it does not look at (a host row carries its
+whole inventory document).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.errors import ConflictError
-from vfkeeper.controller.views import device_groups
+from vfkeeper.controller.views import DEVICE_COLUMNS, DeviceRow, device_groups
 from vfkeeper.scheduler import Placement, PoolKey
-from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port
+from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port, utcnow
 
 
 class PlacementStale(Exception):
@@ -47,17 +56,74 @@ class BootPlan:
     """port id -> PCI request id, for the SR-IOV ports."""
 
 
-def _families(session: Session, host_id: int, pfs: set[str]) -> tuple[list[Device], set[int]]:
+PORT_COLUMNS = (Port.id, Port.instance_id, Port.host_id, Port.vnic_type, Port.mac, Port.guid,
+                Port.trusted, Port.port_security, Port.link_state, Port.qos_min_kbps,
+                Port.qos_max_kbps, Network.physical_network, Network.segmentation_type,
+                Network.segmentation_id, Network.pkey_full_membership, Network.mtu)
+
+
+class PortRow(NamedTuple):
+    """A port's columns and its network's (:data:`PORT_COLUMNS`, in order)."""
+
+    id: str
+    instance_id: str | None
+    host_id: int | None
+    vnic_type: str
+    mac: str | None
+    guid: str | None
+    trusted: bool
+    port_security: bool
+    link_state: str
+    qos_min_kbps: int | None
+    qos_max_kbps: int | None
+    physical_network: str
+    segmentation_type: str
+    segmentation_id: int | None
+    pkey_full_membership: bool
+    mtu: int
+
+
+_LOCK_PORTS = (select(*PORT_COLUMNS).join(Network, Network.id == Port.network_id)
+               .where(Port.id.in_(bindparam("ids", expanding=True))).order_by(Port.id)
+               .with_for_update(of=Port.__table__))
+_BUMP_HOST = (update(Host).where(Host.name == bindparam("host_name"), Host.enabled.is_(True))
+              .values(generation=Host.generation + 1).returning(Host.id, Host.generation))
+_INSERT_INSTANCE = insert(Instance)
+_FAMILIES = (select(*DEVICE_COLUMNS, Allocation.id)
+             .outerjoin(Allocation, Allocation.device_id == Device.id)
+             .where(Device.host_id == bindparam("host"),
+                    or_(Device.address.in_(bindparam("pfs", expanding=True)),
+                        Device.parent_addr.in_(bindparam("pfs", expanding=True)))))
+_INSERT_ALLOCATIONS = insert(Allocation)
+_BIND_PORT = update(Port).where(Port.id == bindparam("port"))
+"""Executed with the columns to set as parameters (and ``port``, the port's id)."""
+_BIND_NORMAL_PORTS = (update(Port).where(Port.id.in_(bindparam("ids", expanding=True)))
+                      .values(instance_id=bindparam("instance"), host_id=bindparam("host"),
+                              status="BUILD"))
+
+
+def lock_ports(session: Session, port_ids: Sequence[str]) -> dict[str, PortRow]:
+    """The ports ``port_ids`` that exist, with their networks, locked (in id order) until the
+    transaction ends."""
+    rows = session.connection().execute(_LOCK_PORTS, {"ids": list(port_ids)})
+    return {r.id: PortRow._make(r) for r in rows}
+
+
+def _families(conn: Connection, host_id: int, pfs: set[str]) -> tuple[list[DeviceRow], set[int]]:
     """The PFs ``pfs`` and their VFs (all that PF/VF exclusivity looks at for those pools), and
     which of them are in use."""
-    devices = list(session.scalars(select(Device).where(
-        Device.host_id == host_id, or_(Device.address.in_(pfs), Device.parent_addr.in_(pfs)))))
-    in_use = set(session.scalars(select(Allocation.device_id).where(
-        Allocation.device_id.in_([d.id for d in devices]))))
+    rows = conn.execute(_FAMILIES, {"host": host_id, "pfs": sorted(pfs)})
+    devices, in_use = [], set()
+    for *columns, allocation in rows:
+        device = DeviceRow(*columns)
+        devices.append(device)
+        if allocation is not None:
+            in_use.add(device.id)
     return devices, in_use
 
 
-def _take(devices: list[Device], in_use: set[int], key: PoolKey, count: int) -> list[Device]:
+def _take(devices: list[DeviceRow], in_use: set[int], key: PoolKey, count: int
+          ) -> list[DeviceRow]:
     """``count`` free devices of pool ``key`` (lowest addresses first), marked in use.
 
     Freeness, PF/VF exclusivity included, is decided by the one pool computation
@@ -73,52 +139,122 @@ def _take(devices: list[Device], in_use: set[int], key: PoolKey, count: int) -> 
     return taken
 
 
-def _vif(port: Port, net: Network, device: Device) -> tuple[str, dict[str, Any]]:
-    details: dict[str, Any] = {"physical_network": net.physical_network}
+def _vif(port: PortRow, device: DeviceRow) -> tuple[str, dict[str, Any]]:
+    details: dict[str, Any] = {"physical_network": port.physical_network}
     if port.vnic_type == "direct-physical":
         return "hostdev_physical", details
-    if net.segmentation_type == "pkey" and net.segmentation_id is not None:
-        pkey = net.segmentation_id | (0x8000 if net.pkey_full_membership else 0)
+    if port.segmentation_type == "pkey" and port.segmentation_id is not None:
+        pkey = port.segmentation_id | (0x8000 if port.pkey_full_membership else 0)
         return "ib_hostdev", {**details, "pkey": f"{pkey:#06x}"}
-    if net.segmentation_type == "vlan":
-        details["vlan"] = str(net.segmentation_id)
+    if port.segmentation_type == "vlan":
+        details["vlan"] = str(port.segmentation_id)
     if "profileid" in device.tags:
         return "802.1qbh", {**details, "profileid": device.tags["profileid"]}
     return "hw_veb", {**details, "port_filter": False}
 
 
-def _bind(session: Session, port: Port, host: Host, device: Device, *, request_id: str,
-          addresses: AddressPools) -> dict[str, Any]:
-    net = session.get_one(Network, port.network_id)
-    infiniband = net.segmentation_type == "pkey"
-    if infiniband and port.guid is None:
-        port.guid = addresses.guid(session, port.id)
-    if not infiniband and port.mac is None and port.vnic_type != "direct-physical":
-        port.mac = addresses.mac(session, port.id)
-    port.vif_type, port.vif_details = _vif(port, net, device)
-    port.host_id = host.id
-    port.binding_profile = {
-        "pci_slot": device.address,
-        "pci_vendor_info": f"{device.vendor_id}:{device.product_id}",
-        "physical_network": net.physical_network,
-        "vf_num": device.vf_index,
-        "parent_pf": device.parent_addr,
-        "request_id": request_id,
+def _bind(session: Session, port: PortRow, host_id: int, device: DeviceRow, *, request_id: str,
+          addresses: AddressPools) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The port's new binding columns, and the desired VF state of the allocation."""
+    infiniband = port.segmentation_type == "pkey"
+    mac, guid = port.mac, port.guid
+    if infiniband and guid is None:
+        guid = addresses.guid(session, port.id)
+    if not infiniband and mac is None and port.vnic_type != "direct-physical":
+        mac = addresses.mac(session, port.id)
+    vif_type, vif_details = _vif(port, device)
+    binding = {
+        "mac": mac, "guid": guid, "vif_type": vif_type, "vif_details": vif_details,
+        "host_id": host_id, "status": "BUILD",
+        "binding_profile": {
+            "pci_slot": device.address,
+            "pci_vendor_info": f"{device.vendor_id}:{device.product_id}",
+            "physical_network": port.physical_network,
+            "vf_num": device.vf_index,
+            "parent_pf": device.parent_addr,
+            "request_id": request_id,
+        },
     }
-    port.status = "BUILD"
-    return {
+    desired = {
         "address": device.address, "parent_pf": device.parent_addr, "vf_index": device.vf_index,
-        "port_id": port.id, "vnic_type": port.vnic_type, "vif_type": port.vif_type,
-        "mac": port.mac, "guid": port.guid, "vlan": port.vif_details.get("vlan"),
-        "pkey": port.vif_details.get("pkey"), "trusted": port.trusted,
+        "port_id": port.id, "vnic_type": port.vnic_type, "vif_type": vif_type,
+        "mac": mac, "guid": guid, "vlan": vif_details.get("vlan"),
+        "pkey": vif_details.get("pkey"), "trusted": port.trusted,
         "spoofchk": port.port_security, "link_state": port.link_state,
         "min_tx_rate_kbps": port.qos_min_kbps, "max_tx_rate_kbps": port.qos_max_kbps,
-        "mtu": net.mtu,
+        "mtu": port.mtu,
+    }
+    return binding, desired
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a committed claim made: the host's new generation and the instance as the API
+    shows it (so a boot need not read it back)."""
+
+    generation: int
+    view: dict[str, Any]
+
+
+def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping[str, PortRow],
+          addresses: AddressPools) -> Claimed:
+    """Allocate the placement's devices, bind the ports, create the instance, bump the host's
+    generation: one transaction, whose ports the caller locked (:func:`lock_ports`)."""
+    conn = session.connection()
+    host = conn.execute(_BUMP_HOST, {"host_name": placement.host}).one_or_none()
+    if host is None:
+        raise PlacementStale(placement.host)
+    created = utcnow()
+    conn.execute(_INSERT_INSTANCE, {
+        "id": plan.instance_id, "name": plan.name, "host_id": host.id,
+        "numa_policy": plan.numa_policy, "host_hint": plan.host_hint, "status": "ACTIVE",
+        "created_at": created})
+    by_request = {rid: pid for pid, rid in plan.request_ids.items()}
+    devices, in_use = _families(conn, host.id, {a.pool.parent_pf for a in placement.allocations})
+    allocations, bindings = [], {}
+    for allocation in placement.allocations:
+        for device in _take(devices, in_use, allocation.pool, allocation.count):
+            port = ports[by_request[allocation.request_id]]
+            bindings[port.id], desired = _bind(session, port, host.id, device,
+                                               request_id=allocation.request_id,
+                                               addresses=addresses)
+            allocations.append({"request_id": allocation.request_id, "device_id": device.id,
+                                "host_id": host.id, "instance_id": plan.instance_id,
+                                "port_id": port.id, "desired": desired, "created_at": created,
+                                "address": device.address})
+    _write(conn, plan, host.id, allocations, bindings)
+    return Claimed(host.generation, _view(plan, placement.host, allocations, created))
+
+
+def _write(conn: Connection, plan: BootPlan, host_id: int, allocations: list[dict[str, Any]],
+           bindings: dict[str, dict[str, Any]]) -> None:
+    if allocations:
+        conn.execute(_INSERT_ALLOCATIONS, [
+            {k: v for k, v in a.items() if k != "address"} for a in allocations])
+    if bindings:
+        conn.execute(_BIND_PORT, [{"port": port_id, "instance_id": plan.instance_id, **binding}
+                                  for port_id, binding in bindings.items()])
+    normal = [p for p in plan.port_ids if p not in bindings]
+    if normal:  # bound to the host, no device
+        conn.execute(_BIND_NORMAL_PORTS,
+                     {"ids": normal, "instance": plan.instance_id, "host": host_id})
+
+
+def _view(plan: BootPlan, host: str, allocations: list[dict[str, Any]], created: datetime
+          ) -> dict[str, Any]:
+    """The instance as :func:`vfkeeper.controller.instances.instance_view` shows it."""
+    return {
+        "id": plan.instance_id, "name": plan.name, "host": host,
+        "numa_policy": plan.numa_policy, "host_hint": plan.host_hint, "status": "ACTIVE",
+        "ports": sorted(plan.port_ids),
+        "allocations": [{"request_id": a["request_id"], "port_id": a["port_id"],
+                         "device": a["address"]} for a in allocations],
+        "created_at": created,
     }
 
 
-def _lock_ports(session: Session, port_ids: tuple[str, ...], instance_id: str | None
-                ) -> list[Port]:
+def _lock_bound_ports(session: Session, port_ids: tuple[str, ...], instance_id: str
+                      ) -> list[Port]:
     ports = list(session.scalars(
         select(Port).where(Port.id.in_(port_ids)).order_by(Port.id).with_for_update()))
     for port in ports:
@@ -129,48 +265,14 @@ def _lock_ports(session: Session, port_ids: tuple[str, ...], instance_id: str | 
     return ports
 
 
-def claim(session: Session, plan: BootPlan, placement: Placement, addresses: AddressPools
-          ) -> int:
-    """Allocate the placement's devices, bind the ports, create the instance: one transaction.
-    Returns the host's new generation (the claim bumps it by one)."""
-    ports = {p.id: p for p in _lock_ports(session, plan.port_ids, None)}
-    host = session.scalar(select(Host).where(Host.name == placement.host).with_for_update())
-    if host is None or not host.enabled:
-        raise PlacementStale(placement.host)
-    instance = Instance(id=plan.instance_id, name=plan.name, host_id=host.id,
-                        numa_policy=plan.numa_policy, host_hint=plan.host_hint, status="ACTIVE")
-    session.add(instance)
-    session.flush()
-    by_request = {rid: pid for pid, rid in plan.request_ids.items()}
-    devices, in_use = _families(session, host.id, {a.pool.parent_pf for a in placement.allocations})
-    for allocation in placement.allocations:
-        for device in _take(devices, in_use, allocation.pool, allocation.count):
-            port = ports[by_request[allocation.request_id]]
-            desired = _bind(session, port, host, device, request_id=allocation.request_id,
-                            addresses=addresses)
-            session.add(Allocation(request_id=allocation.request_id, device_id=device.id,
-                                   host_id=host.id, instance_id=instance.id, port_id=port.id,
-                                   desired=desired))
-            session.flush()
-    for port in ports.values():
-        port.instance_id = instance.id
-        if port.host_id is None:  # a normal port: bound to the host, no device
-            port.host_id = host.id
-            port.status = "BUILD"
-    host.generation += 1
-    session.flush()
-    return host.generation
-
-
 def release(session: Session, instance_id: str) -> None:
     """Free every device of the instance, unbind its ports (they keep MAC and GUID), delete it."""
     port_ids = tuple(session.scalars(select(Port.id).where(Port.instance_id == instance_id)))
-    ports = _lock_ports(session, port_ids, instance_id)
+    ports = _lock_bound_ports(session, port_ids, instance_id)
     instance = session.get_one(Instance, instance_id)
-    if instance.host_id is not None:
-        host = session.scalar(select(Host).where(Host.id == instance.host_id).with_for_update())
-        if host is not None:
-            host.generation += 1
+    if instance.host_id is not None:  # takes the host's row lock, as a claim does
+        session.connection().execute(update(Host).where(Host.id == instance.host_id)
+                                     .values(generation=Host.generation + 1))
     session.execute(delete(Allocation).where(Allocation.instance_id == instance_id))
     for port in ports:
         port.instance_id = None

@@ -11,21 +11,37 @@ The cache only *proposes* placements. Correctness comes from the claim transacti
 re-checks freeness under the host's lock (:mod:`vfkeeper.controller.claims`); a stale view
 costs a retry, never a double allocation. Several controller processes each keep their own
 cache on one database.
+
+A boot refreshes and decides inside its own claim transaction (the ``session`` passed to
+:meth:`SchedulingCache.schedule`), so it reads no more than it must and pays one transaction.
+Hosts this process is claiming on right now are *busy*: the scheduler passes over them while
+another host fits (``schedule(..., avoid=...)``), so concurrent boots land on different hosts
+instead of queueing on one host's row lock. On SQLite, whose writers take turns anyway, the
+boots of one process take turns on a lock (:meth:`SchedulingCache.turn`): handing a lock over
+is immediate, while SQLite's busy handler sleeps 1 to 100 ms between tries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.hosts import agent_alive
-from vfkeeper.controller.views import SCHEDULABLE, device_groups
+from vfkeeper.controller.views import (
+    DEVICE_COLUMNS,
+    SCHEDULABLE,
+    DeviceFacts,
+    DeviceRow,
+    device_groups,
+)
 from vfkeeper.scheduler import (
     ClusterView,
     HostView,
@@ -40,8 +56,15 @@ from vfkeeper.scheduler import (
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import Allocation, Device, Host
 
+_IS_SILENT = or_(Host.last_seen_at.is_(None), Host.last_seen_at < bindparam("cutoff"))
+_FINGERPRINT = select(func.count(), func.coalesce(func.sum(Host.generation), 0),
+                      func.coalesce(func.max(Host.id), 0), func.count().filter(_IS_SILENT))
+_SILENT = select(Host.id, Host.last_seen_at).where(_IS_SILENT)
+"""Built once: building a statement costs more than running these on SQLite."""
 
-def host_view(host: Any, devices: list[Device], in_use: set[int], alive: bool) -> HostView:
+
+def host_view(host: Any, devices: Sequence[DeviceFacts], in_use: set[int], alive: bool
+              ) -> HostView:
     """``host`` (a :class:`Host` or a row with its columns) as the scheduler sees it. Only VF
     and PF pools are offered: no port asks for a plain PCI device."""
     pools = []
@@ -64,6 +87,9 @@ class SchedulingCache:
         self._db = db
         self._timeout_s = agent_timeout_s
         self._lock = threading.Lock()
+        self._turns = threading.Lock() if db.is_sqlite else None
+        self._busy: Counter[str] = Counter()
+        """Host name -> claims of this process on it not settled yet."""
         self._cluster = ClusterView()
         self._generations: dict[int, int] = {}
         """Host id -> the generation its cached view reflects."""
@@ -80,12 +106,42 @@ class SchedulingCache:
         self.reloads = 0
         """Host views rebuilt from device rows so far (for tests and benchmarks)."""
 
-    def schedule(self, request: InstanceRequest, now: datetime,
-                 exclude: Iterable[str] = ()) -> Placement | NoValidHost:
-        """Refresh the hosts that changed, then decide."""
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """On SQLite, one boot of this process at a time (see the module's docstring);
+        elsewhere nothing."""
+        if self._turns is None:
+            yield
+            return
+        with self._turns:
+            yield
+
+    def schedule(self, request: InstanceRequest, now: datetime, *,
+                 session: Session | None = None, exclude: Iterable[str] = ()
+                 ) -> Placement | NoValidHost:
+        """Refresh the hosts that changed (reading through ``session``, the caller's
+        transaction, if given), then decide, passing over busy hosts while another fits. A
+        placement makes its host busy until :meth:`settle`."""
         with self._lock:
-            self._refresh(now)
-            return schedule(request, self._cluster, exclude=exclude)
+            if session is None:
+                with self._db.read() as s:
+                    self._refresh(s, now)
+            else:
+                self._refresh(session, now)
+            result = schedule(request, self._cluster, exclude=exclude, avoid=self._busy)
+            if isinstance(result, Placement):
+                self._busy[result.host] += 1
+            return result
+
+    def settle(self, placement: Placement, generation: int | None) -> None:
+        """The claim of ``placement`` is over: committed, moving its host to ``generation``
+        (see :meth:`claimed`), or not (``None``). Either way the host is no longer busy."""
+        with self._lock:
+            self._busy[placement.host] -= 1
+            if self._busy[placement.host] <= 0:
+                del self._busy[placement.host]
+        if generation is not None:
+            self.claimed(placement, generation)
 
     def claimed(self, placement: Placement, generation: int) -> None:
         """Our claim moved ``placement.host`` to ``generation``. If the cached view was the
@@ -105,20 +161,18 @@ class SchedulingCache:
             count, total, top = self._fingerprint
             self._fingerprint = (count, total + 1, top)  # our own bump, and only it
 
-    def _refresh(self, now: datetime) -> None:
+    def _refresh(self, s: Session, now: datetime) -> None:
         cutoff = now - timedelta(seconds=self._timeout_s)
-        with self._db.read() as s:
-            # generations first, devices after: a view is never older than its generation
-            count, total, top = s.execute(select(
-                func.count(), func.coalesce(func.sum(Host.generation), 0),
-                func.coalesce(func.max(Host.id), 0))).one()
-            fingerprint = (int(count), int(total), int(top))
-            if fingerprint != self._fingerprint or self._dirty:
-                self._dirty = False
-                self._sync_generations(s, now)
-                self._fingerprint = fingerprint
-            silent = dict(s.execute(select(Host.id, Host.last_seen_at).where(
-                or_(Host.last_seen_at.is_(None), Host.last_seen_at < cutoff))).all())
+        conn = s.connection()
+        # generations first, devices after: a view is never older than its generation
+        count, total, top, silent_count = conn.execute(_FINGERPRINT, {"cutoff": cutoff}).one()
+        fingerprint = (int(count), int(total), int(top))
+        if fingerprint != self._fingerprint or self._dirty:
+            self._dirty = False
+            self._sync_generations(s, now)
+            self._fingerprint = fingerprint
+        silent: dict[int, datetime | None] = {} if not silent_count else {
+            host_id: seen for host_id, seen in conn.execute(_SILENT, {"cutoff": cutoff})}
         for host_id in self._silent.keys() | silent.keys():
             name = self._names.get(host_id)
             view = self._cluster.get(name) if name is not None else None
@@ -143,8 +197,9 @@ class SchedulingCache:
         rows = s.execute(select(Host.id, Host.name, Host.generation, Host.enabled,
                                 Host.disabled_reason, Host.last_seen_at)
                          .where(Host.id.in_(ids))).all()
-        devices: dict[int, list[Device]] = {i: [] for i in ids}
-        for device in s.scalars(select(Device).where(Device.host_id.in_(ids))):
+        devices: dict[int, list[DeviceRow]] = {i: [] for i in ids}
+        for row in s.execute(select(*DEVICE_COLUMNS).where(Device.host_id.in_(ids))):
+            device = DeviceRow._make(row)
             devices[device.host_id].append(device)
         in_use = set(s.scalars(select(Allocation.device_id).where(Allocation.host_id.in_(ids))))
         # A claim that committed while the devices were read moved the generation: the view

@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from vfkeeper.scheduler import (
     PciRequest,
     Placement,
 )
-from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port
+from vfkeeper.store.models import Allocation, Device, Host, Instance, Port
 
 DEV_TYPE = {"direct": "type-VF", "macvtap": "type-VF", "direct-physical": "type-PF"}
 
@@ -39,52 +39,74 @@ class InstanceCreate(BaseModel):
     host: str | None = Field(default=None, description="Host hint: place it on this host only.")
 
 
-def _plan(session: Session, body: InstanceCreate) -> tuple[claims.BootPlan, InstanceRequest]:
-    if len(set(body.ports)) != len(body.ports):
-        raise InvalidInputError("ports", "a port is listed twice; list each port once")
-    rows = {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(body.ports)))}
-    missing = [p for p in body.ports if p not in rows]
+def _plan(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: str,
+          request_ids: dict[str, str], weigher: Literal["pack", "spread"]
+          ) -> tuple[claims.BootPlan, InstanceRequest]:
+    """The boot's plan and PCI requests, from its ports as read (and locked) by the claim's
+    transaction."""
+    missing = [p for p in body.ports if p not in ports]
     if missing:
         raise NotFoundError("port", missing[0], "create it first with POST /v1/ports")
-    requests, request_ids = [], {}
+    requests, sriov = [], {}
     for pid in body.ports:
-        port = rows[pid]
+        port = ports[pid]
         if port.instance_id is not None:
             raise ConflictError(f"port {pid} is already bound to instance {port.instance_id}",
                                 {"port": pid, "instance": port.instance_id})
         if port.vnic_type in DEV_TYPE:
-            net = session.get_one(Network, port.network_id)
-            request_ids[pid] = str(uuid.uuid4())
-            requests.append(PciRequest(request_ids[pid], net.physical_network,
+            sriov[pid] = request_ids[pid]
+            requests.append(PciRequest(sriov[pid], port.physical_network,
                                        DEV_TYPE[port.vnic_type],  # type: ignore[arg-type]
                                        trusted=True if port.trusted else None))
-    plan = claims.BootPlan(str(uuid.uuid4()), body.name, body.numa_policy, body.host,
-                           tuple(body.ports), request_ids)
+    plan = claims.BootPlan(instance_id, body.name, body.numa_policy, body.host,
+                           tuple(body.ports), sriov)
     request = InstanceRequest(tuple(requests), numa_policy=body.numa_policy,
-                              host_hint=body.host)
+                              host_hint=body.host, weigher=weigher)
     return plan, request
 
 
 def boot(ctx: Context, body: InstanceCreate) -> str:
     """Schedule and claim; on a lost race re-schedule on fresh state. Returns the instance id."""
-    with ctx.db.read() as s:
-        plan, request = _plan(s, body)
-    request = InstanceRequest(request.pci_requests, numa_policy=request.numa_policy,
-                              host_hint=request.host_hint, weigher=ctx.settings.weigher)
+    return str(boot_instance(ctx, body)["id"])
+
+
+def boot_instance(ctx: Context, body: InstanceCreate) -> dict[str, Any]:
+    """Schedule and claim; on a lost race re-schedule on fresh state. Returns the instance as
+    :func:`instance_view` shows it (without reading it back)."""
+    if len(set(body.ports)) != len(body.ports):
+        raise InvalidInputError("ports", "a port is listed twice; list each port once")
+    instance_id = str(uuid.uuid4())
+    request_ids = claims.new_request_ids(body.ports)
     for _ in range(ctx.settings.claim_attempts):
-        result = ctx.scheduling.schedule(request, ctx.clock())
-        if not isinstance(result, Placement):
-            raise NoValidHostError(result)
         try:
-            with ctx.db.write() as s:
-                generation = claims.claim(s, plan, result, ctx.addresses)
-            ctx.scheduling.claimed(result, generation)
-            return plan.instance_id
+            with ctx.scheduling.turn():
+                return _attempt(ctx, body, instance_id, request_ids)
         except (claims.PlacementStale, IntegrityError, OperationalError) as exc:
             if isinstance(exc, OperationalError) and not _retryable(exc):
                 raise
             continue
     raise ClaimRaceError(ctx.settings.claim_attempts)
+
+
+def _attempt(ctx: Context, body: InstanceCreate, instance_id: str, request_ids: dict[str, str]
+             ) -> dict[str, Any]:
+    """One transaction: lock the ports, decide on the cached view (refreshed in it), claim."""
+    placement: Placement | None = None
+    done: claims.Claimed | None = None
+    try:
+        with ctx.db.write() as s:
+            ports = claims.lock_ports(s, body.ports)
+            plan, request = _plan(ports, body, instance_id, request_ids, ctx.settings.weigher)
+            result = ctx.scheduling.schedule(request, ctx.clock(), session=s)
+            if not isinstance(result, Placement):
+                raise NoValidHostError(result)
+            placement = result
+            claimed = claims.claim(s, plan, placement, ports, ctx.addresses)
+        done = claimed  # committed
+        return done.view
+    finally:
+        if placement is not None:
+            ctx.scheduling.settle(placement, done.generation if done is not None else None)
 
 
 def _retryable(exc: OperationalError) -> bool:
@@ -99,18 +121,24 @@ def find_instance(session: Session, key: str) -> Instance:
     return instance
 
 
+_HOST_NAME = select(Host.name).where(Host.id == bindparam("host"))
+_ALLOCATIONS = (select(Allocation.request_id, Allocation.port_id, Device.address)
+                .join(Device, Device.id == Allocation.device_id)
+                .where(Allocation.instance_id == bindparam("instance")))
+_PORTS = select(Port.id).where(Port.instance_id == bindparam("instance")).order_by(Port.id)
+
+
 def instance_view(session: Session, instance: Instance) -> dict[str, Any]:
-    host = session.get(Host, instance.host_id) if instance.host_id else None
-    allocs = session.execute(
-        select(Allocation, Device.address).join(Device, Device.id == Allocation.device_id)
-        .where(Allocation.instance_id == instance.id)).all()
-    ports = session.scalars(select(Port.id).where(Port.instance_id == instance.id)
-                            .order_by(Port.id))
+    conn = session.connection()
+    host = (conn.execute(_HOST_NAME, {"host": instance.host_id}).scalar()
+            if instance.host_id else None)  # not the Host row: it carries its inventory
+    allocs = conn.execute(_ALLOCATIONS, {"instance": instance.id}).all()
+    ports = conn.execute(_PORTS, {"instance": instance.id}).scalars()
     return {
-        "id": instance.id, "name": instance.name, "host": host.name if host else None,
+        "id": instance.id, "name": instance.name, "host": host,
         "numa_policy": instance.numa_policy, "host_hint": instance.host_hint,
         "status": instance.status, "ports": list(ports),
-        "allocations": [{"request_id": a.request_id, "port_id": a.port_id, "device": addr}
-                        for a, addr in allocs],
+        "allocations": [{"request_id": rid, "port_id": pid, "device": addr}
+                        for rid, pid, addr in allocs],
         "created_at": instance.created_at,
     }

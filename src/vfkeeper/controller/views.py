@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,11 +18,67 @@ PoolKeyTuple = tuple[str, str, str, int | None, str, str, tuple[tuple[str, str],
 SCHEDULABLE = ("type-VF", "type-PF")
 
 
-def parent_pf(device: Device) -> str:
+class DeviceFacts(Protocol):
+    """What pools are computed from: a :class:`Device` row, or a :class:`DeviceRow` read
+    without the ORM on the hot paths (a claim, the scheduling cache)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def dev_type(self) -> str: ...
+    @property
+    def parent_addr(self) -> str | None: ...
+    @property
+    def vf_index(self) -> int | None: ...
+    @property
+    def vendor_id(self) -> str | None: ...
+    @property
+    def product_id(self) -> str | None: ...
+    @property
+    def numa_node(self) -> int | None: ...
+    @property
+    def physical_network(self) -> str | None: ...
+    @property
+    def tags(self) -> Mapping[str, Any]: ...
+    @property
+    def present(self) -> bool: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
+class DeviceRow(NamedTuple):
+    """A device's columns as plain values (:data:`DEVICE_COLUMNS`, in order)."""
+
+    id: int
+    address: str
+    dev_type: str
+    parent_addr: str | None
+    vf_index: int | None
+    vendor_id: str | None
+    product_id: str | None
+    numa_node: int | None
+    physical_network: str | None
+    tags: Mapping[str, Any]
+    present: bool
+    problem: str | None
+    host_id: int
+
+
+DEVICE_COLUMNS = (Device.id, Device.address, Device.dev_type, Device.parent_addr,
+                  Device.vf_index, Device.vendor_id, Device.product_id, Device.numa_node,
+                  Device.physical_network, Device.tags, Device.present, Device.problem,
+                  Device.host_id)
+"""``select(*DEVICE_COLUMNS)`` gives rows for :class:`DeviceRow` (no ORM objects, no identity
+map: the hot paths read tens to thousands of devices and only look at them)."""
+
+
+def parent_pf(device: DeviceFacts) -> str:
     return device.address if device.dev_type == "type-PF" else (device.parent_addr or "")
 
 
-def pool_key(device: Device) -> PoolKeyTuple:
+def pool_key(device: DeviceFacts) -> PoolKeyTuple:
     """(physnet, dev_type, parent PF, NUMA node, vendor, product, tags): one pool per key."""
     return (
         device.physical_network or "",
@@ -34,15 +91,15 @@ def pool_key(device: Device) -> PoolKeyTuple:
     )
 
 
-def usable(device: Device) -> bool:
+def usable(device: DeviceFacts) -> bool:
     return device.physical_network is not None and device.present and device.problem is None
 
 
-def _parent(device: Device) -> str | None:
+def _parent(device: DeviceFacts) -> str | None:
     return device.parent_addr if device.dev_type == "type-VF" else None
 
 
-def device_groups(devices: list[Device], in_use: set[int]
+def device_groups(devices: Sequence[DeviceFacts], in_use: set[int]
                   ) -> dict[PoolKeyTuple, Group[PoolKeyTuple]]:
     """One host's stored devices grouped into pools by :func:`vfkeeper.domain.pools.group_pools`
     (which owns PF/VF exclusivity): every device a spec assigned a physical network, and every
@@ -53,7 +110,7 @@ def device_groups(devices: list[Device], in_use: set[int]
     return group_pools(members, busy)
 
 
-def pools_of(devices: list[Device], in_use: set[int]) -> list[dict[str, Any]]:
+def pools_of(devices: Sequence[DeviceFacts], in_use: set[int]) -> list[dict[str, Any]]:
     """Pools of one host's devices with total/used/free counts (PF/VF exclusivity applied)."""
     pools = []
     for key, group in sorted(device_groups(devices, in_use).items(), key=lambda kv: repr(kv[0])):

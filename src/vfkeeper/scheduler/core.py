@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from vfkeeper.scheduler.cluster import ClusterView
 from vfkeeper.scheduler.errors import InvalidHostViewError
@@ -18,19 +18,32 @@ def schedule(
     hosts: ClusterView | Iterable[HostView],
     *,
     exclude: Iterable[str] = (),
+    avoid: Collection[str] = (),
 ) -> Placement | NoValidHost:
     """Pick a host and, per PCI request, the pools to take devices from; or explain every host.
 
     ``hosts`` is a :class:`ClusterView` (fast: keep one and upsert changed hosts) or any iterable
     of host views (indexed on the fly). ``exclude`` names hosts to skip for this attempt, e.g. a
     host whose claim just lost a race; they are still explained if nothing fits.
+
+    ``avoid`` names hosts to pass over when another host fits, e.g. hosts this controller is
+    claiming on right now: the best fitting host not in ``avoid`` wins, and only if every
+    fitting host is in ``avoid`` does the best of them win. Concurrent boots then land on
+    different hosts instead of queueing on one host's lock. Without ``avoid`` the answer is the
+    weigher's first choice.
     """
     cluster = hosts if isinstance(hosts, ClusterView) else ClusterView(hosts)
     state = DecisionState.build(request, frozenset(exclude))
     prepare(state)
+    fallback: HostView | None = None
     for host in _candidates(cluster, state):
-        if first_rejection(host, state) is None:
+        if first_rejection(host, state) is not None:
+            continue
+        if host.name not in avoid:
             return _placement(host, state)
+        fallback = fallback or host
+    if fallback is not None:
+        return _placement(fallback, state)
     return _explain(cluster, state)
 
 
