@@ -98,6 +98,20 @@ def client(
 
 
 @pytest.fixture
+def vlan_cluster(api: httpx.Client) -> httpx.Client:
+    """``api`` on hosts host-a, host-b and host-c (two ConnectX-5 PFs of 2 VFs each, all on
+    physnet1) with network ``n1`` (VLAN 7)."""
+    for name in ("host-a", "host-b", "host-c"):
+        assert api.put(f"/v1/hosts/{name}/inventory", json=inventory_json(name, vfs=2)
+                       ).is_success
+    assert api.put("/v1/device-specs", json={"entries": [
+        {"vendor_id": "15b3", "physical_network": "physnet1"}]}).is_success
+    assert api.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                          "segmentation": {"type": "vlan", "id": 7}}).is_success
+    return api
+
+
+@pytest.fixture
 def api(client: Callable[[str | None], httpx.Client]) -> Iterator[httpx.Client]:
     """A client holding an admin token."""
     with client("admin") as c:

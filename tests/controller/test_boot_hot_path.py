@@ -4,9 +4,6 @@ host's lock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -16,19 +13,12 @@ from sqlalchemy import event
 from vfkeeper.controller import instances
 from vfkeeper.scheduler import InstanceRequest, PciRequest, Placement
 
-Inventory = Callable[..., dict[str, Any]]
 HOSTS = ("host-a", "host-b", "host-c")
 
 
 @pytest.fixture
-def cluster(api: httpx.Client, inventory: Inventory) -> httpx.Client:
-    for name in HOSTS:
-        assert api.put(f"/v1/hosts/{name}/inventory", json=inventory(name, vfs=2)).is_success
-    assert api.put("/v1/device-specs", json={"entries": [
-        {"vendor_id": "15b3", "physical_network": "physnet1"}]}).is_success
-    assert api.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
-                                          "segmentation": {"type": "vlan", "id": 7}}).is_success
-    return api
+def cluster(vlan_cluster: httpx.Client) -> httpx.Client:
+    return vlan_cluster
 
 
 def _ports(api: httpx.Client, *vnic_types: str) -> list[str]:

@@ -51,13 +51,14 @@ def _run_workers(settings: ControllerSettings, workers: int) -> None:
 def settings_from_options(
     *,
     db: str, listen: str, insecure_no_auth: bool, mac_prefix: str, guid_range: str,
-    agent_timeout: float, weigher: str,
+    agent_timeout: float, weigher: str, token_cache_ttl: float = 10.0,
 ) -> ControllerSettings:
     """The controller settings for the command line; a bad value is a usage error (exit 2)."""
     try:
         return ControllerSettings(
             db_url=db, listen=listen, auth=not insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout_s=agent_timeout, weigher=weigher,
+            token_cache_ttl_s=token_cache_ttl,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -85,6 +86,10 @@ def register(app: typer.Typer) -> None:
                                                  "gets no new instances."),
         weigher: str = typer.Option("pack", "--weigher", envvar="VFKEEPER_WEIGHER",
                                     help="pack (fill hosts) or spread (balance them)."),
+        token_cache_ttl: float = typer.Option(
+            10.0, "--token-cache-ttl", envvar="VFKEEPER_TOKEN_CACHE_TTL",
+            help="Seconds a verified bearer token is trusted without a database look-up "
+                 "(0: every request)."),
         workers: int = typer.Option(1, "--workers", envvar="VFKEEPER_WORKERS", min=1,
                                     help="Worker processes (each a controller with its own "
                                          "cache; the claim transaction keeps them correct)."),
@@ -92,7 +97,8 @@ def register(app: typer.Typer) -> None:
         """Run the controller: upgrade the database schema, then serve the REST API."""
         settings = settings_from_options(
             db=db, listen=listen, insecure_no_auth=insecure_no_auth, mac_prefix=mac_prefix,
-            guid_range=guid_range, agent_timeout=agent_timeout, weigher=weigher)
+            guid_range=guid_range, agent_timeout=agent_timeout, weigher=weigher,
+            token_cache_ttl=token_cache_ttl)
         if not settings.auth:
             typer.secho("WARNING: --insecure-no-auth: anyone who can reach "
                         f"{settings.listen} is admin", fg="red", err=True)

@@ -10,6 +10,9 @@ configured range, which keeps two controllers from colliding in the first place.
 * GUIDs: drawn from an inclusive ``0xLOW-0xHIGH`` range; never all-zero ("not set") nor all-ones
   (the kernel's "clear" value).
 * A requested address is honoured if free, else 409 (:class:`AddressTakenError`).
+* A boot draws its addresses unchecked (``check=False``: no look-up per address); a duplicate is
+  refused by the unique constraint and the boot retries, drawing checked addresses then, so a
+  nearly full pool still ends in :class:`AddressPoolExhaustedError`, not in endless retries.
 """
 
 from __future__ import annotations
@@ -92,21 +95,29 @@ class AddressPools:
     def _guid_candidate(self) -> str:
         return f"0x{self.rng.randint(self.guid_low, self.guid_high):016x}"
 
-    def mac(self, session: Session, port_id: str, requested: str | None = None) -> str:
-        """A MAC for ``port_id``: ``requested`` if free (else 409), or a free random one."""
+    def mac(self, session: Session, port_id: str, requested: str | None = None, *,
+            check: bool = True) -> str:
+        """A MAC for ``port_id``: ``requested`` if free (else 409), or a free random one (any
+        random one with ``check=False``: the unique constraint then refuses a duplicate)."""
         if requested is not None:
             mac = parse_mac(requested)
             _check_free(session, Port.mac, mac, port_id, "MAC address")
             return mac
+        if not check:
+            return self._mac_candidate()
         return self._draw(session, Port.mac, self._mac_candidate, "MAC address",
                           f"prefix {format_mac(self.mac_prefix)}")
 
-    def guid(self, session: Session, port_id: str, requested: str | None = None) -> str:
-        """A GUID for ``port_id``: ``requested`` if free (else 409), or a free random one."""
+    def guid(self, session: Session, port_id: str, requested: str | None = None, *,
+             check: bool = True) -> str:
+        """A GUID for ``port_id``: ``requested`` if free (else 409), or a free random one (any
+        random one with ``check=False``)."""
         if requested is not None:
             guid = parse_guid(requested, allow_zero=False, allow_clear=False).canonical
             _check_free(session, Port.guid, guid, port_id, "GUID")
             return guid
+        if not check:
+            return self._guid_candidate()
         return self._draw(session, Port.guid, self._guid_candidate, "GUID",
                           f"range 0x{self.guid_low:016x}-0x{self.guid_high:016x}")
 

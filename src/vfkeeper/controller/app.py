@@ -40,7 +40,7 @@ def create_app(
     ctx = Context(
         settings=settings,
         db=db,
-        auth=Auth(db, enabled=settings.auth),
+        auth=Auth(db, enabled=settings.auth, cache_ttl_s=settings.token_cache_ttl_s),
         addresses=AddressPools.from_settings(settings.mac_prefix, settings.guid_range, seed),
         matcher_for=specs.matcher_for,
         clock=clock,

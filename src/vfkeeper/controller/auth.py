@@ -3,6 +3,11 @@
 Roles: ``admin`` (everything), ``viewer`` (read everything), ``agent:<host>`` (read and write
 only its own host's inventory, heartbeat and state). Tokens are random strings shown once at
 creation; the store keeps only their SHA-256.
+
+A verified token's role is cached in the process for ``token_cache_ttl_s`` (a setting, 10 s by
+default), so a request costs no database transaction for its token; a token removed from the
+database stops working within that time. Unknown tokens are never cached: a new token works at
+once.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -59,9 +66,27 @@ class Principal:
 class Auth:
     """Resolves the request's bearer token; its methods are FastAPI dependencies."""
 
-    def __init__(self, db: Database, enabled: bool) -> None:
+    def __init__(self, db: Database, enabled: bool, *, cache_ttl_s: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._db = db
         self.enabled = enabled
+        self._ttl = cache_ttl_s
+        self._monotonic = monotonic
+        self._verified: dict[str, tuple[str, float]] = {}
+        """token hash -> (role, monotonic time until which it is trusted without a look-up)"""
+
+    def _role(self, token_hash: str) -> str | None:
+        now = self._monotonic()
+        cached = self._verified.get(token_hash)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        with self._db.read() as session:
+            role = session.scalar(select(Token.role).where(Token.token_hash == token_hash))
+        if role is None:
+            self._verified.pop(token_hash, None)
+        elif self._ttl > 0:
+            self._verified[token_hash] = (role, now + self._ttl)
+        return role
 
     def principal(self, authorization: Annotated[str | None, Header()] = None) -> Principal:
         if not self.enabled:
@@ -72,10 +97,7 @@ class Auth:
                 "this API needs a bearer token: send 'Authorization: Bearer <token>' "
                 "(create one with 'vfkeeper token create --role viewer')"
             )
-        with self._db.read() as session:
-            role = session.scalar(
-                select(Token.role).where(Token.token_hash == hash_token(token.strip()))
-            )
+        role = self._role(hash_token(token.strip()))
         if role is None:
             raise UnauthenticatedError(
                 "the bearer token is not known to this controller; check it, or create one with "

@@ -54,6 +54,8 @@ class BootPlan:
     port_ids: tuple[str, ...]
     request_ids: dict[str, str]
     """port id -> PCI request id, for the SR-IOV ports."""
+    check_addresses: bool = False
+    """Look each drawn MAC/GUID up before using it (a retry after a duplicate does)."""
 
 
 PORT_COLUMNS = (Port.id, Port.instance_id, Port.host_id, Port.vnic_type, Port.mac, Port.guid,
@@ -154,14 +156,14 @@ def _vif(port: PortRow, device: DeviceRow) -> tuple[str, dict[str, Any]]:
 
 
 def _bind(session: Session, port: PortRow, host_id: int, device: DeviceRow, *, request_id: str,
-          addresses: AddressPools) -> tuple[dict[str, Any], dict[str, Any]]:
+          addresses: AddressPools, check: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The port's new binding columns, and the desired VF state of the allocation."""
     infiniband = port.segmentation_type == "pkey"
     mac, guid = port.mac, port.guid
     if infiniband and guid is None:
-        guid = addresses.guid(session, port.id)
+        guid = addresses.guid(session, port.id, check=check)
     if not infiniband and mac is None and port.vnic_type != "direct-physical":
-        mac = addresses.mac(session, port.id)
+        mac = addresses.mac(session, port.id, check=check)
     vif_type, vif_details = _vif(port, device)
     binding = {
         "mac": mac, "guid": guid, "vif_type": vif_type, "vif_details": vif_details,
@@ -217,7 +219,8 @@ def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping
             port = ports[by_request[allocation.request_id]]
             bindings[port.id], desired = _bind(session, port, host.id, device,
                                                request_id=allocation.request_id,
-                                               addresses=addresses)
+                                               addresses=addresses,
+                                               check=plan.check_addresses)
             allocations.append({"request_id": allocation.request_id, "device_id": device.id,
                                 "host_id": host.id, "instance_id": plan.instance_id,
                                 "port_id": port.id, "desired": desired, "created_at": created,

@@ -40,8 +40,8 @@ class InstanceCreate(BaseModel):
 
 
 def _plan(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: str,
-          request_ids: dict[str, str], weigher: Literal["pack", "spread"]
-          ) -> tuple[claims.BootPlan, InstanceRequest]:
+          request_ids: dict[str, str], weigher: Literal["pack", "spread"], *,
+          check_addresses: bool) -> tuple[claims.BootPlan, InstanceRequest]:
     """The boot's plan and PCI requests, from its ports as read (and locked) by the claim's
     transaction."""
     missing = [p for p in body.ports if p not in ports]
@@ -59,15 +59,10 @@ def _plan(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: s
                                        DEV_TYPE[port.vnic_type],  # type: ignore[arg-type]
                                        trusted=True if port.trusted else None))
     plan = claims.BootPlan(instance_id, body.name, body.numa_policy, body.host,
-                           tuple(body.ports), sriov)
+                           tuple(body.ports), sriov, check_addresses)
     request = InstanceRequest(tuple(requests), numa_policy=body.numa_policy,
                               host_hint=body.host, weigher=weigher)
     return plan, request
-
-
-def boot(ctx: Context, body: InstanceCreate) -> str:
-    """Schedule and claim; on a lost race re-schedule on fresh state. Returns the instance id."""
-    return str(boot_instance(ctx, body)["id"])
 
 
 def boot_instance(ctx: Context, body: InstanceCreate) -> dict[str, Any]:
@@ -77,26 +72,28 @@ def boot_instance(ctx: Context, body: InstanceCreate) -> dict[str, Any]:
         raise InvalidInputError("ports", "a port is listed twice; list each port once")
     instance_id = str(uuid.uuid4())
     request_ids = claims.new_request_ids(body.ports)
+    check_addresses = False  # until a drawn MAC/GUID turns out taken
     for _ in range(ctx.settings.claim_attempts):
         try:
             with ctx.scheduling.turn():
-                return _attempt(ctx, body, instance_id, request_ids)
+                return _attempt(ctx, body, instance_id, request_ids, check_addresses)
         except (claims.PlacementStale, IntegrityError, OperationalError) as exc:
             if isinstance(exc, OperationalError) and not _retryable(exc):
                 raise
-            continue
+            check_addresses = check_addresses or isinstance(exc, IntegrityError)
     raise ClaimRaceError(ctx.settings.claim_attempts)
 
 
-def _attempt(ctx: Context, body: InstanceCreate, instance_id: str, request_ids: dict[str, str]
-             ) -> dict[str, Any]:
+def _attempt(ctx: Context, body: InstanceCreate, instance_id: str, request_ids: dict[str, str],
+             check_addresses: bool) -> dict[str, Any]:
     """One transaction: lock the ports, decide on the cached view (refreshed in it), claim."""
     placement: Placement | None = None
     done: claims.Claimed | None = None
     try:
         with ctx.db.write() as s:
             ports = claims.lock_ports(s, body.ports)
-            plan, request = _plan(ports, body, instance_id, request_ids, ctx.settings.weigher)
+            plan, request = _plan(ports, body, instance_id, request_ids, ctx.settings.weigher,
+                                  check_addresses=check_addresses)
             result = ctx.scheduling.schedule(request, ctx.clock(), session=s)
             if not isinstance(result, Placement):
                 raise NoValidHostError(result)
@@ -110,8 +107,11 @@ def _attempt(ctx: Context, body: InstanceCreate, instance_id: str, request_ids: 
 
 
 def _retryable(exc: OperationalError) -> bool:
+    """Serialization failure, deadlock, SQLite's lock, or a connection lost before the commit
+    (the pool then replaces its connections)."""
     code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40001", "40P01") or "locked" in str(exc.orig)
+    return (code in ("40001", "40P01") or "locked" in str(exc.orig)
+            or exc.connection_invalidated)
 
 
 def find_instance(session: Session, key: str) -> Instance:

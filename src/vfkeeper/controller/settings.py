@@ -28,6 +28,9 @@ class ControllerSettings(BaseModel):
     weigher: Literal["pack", "spread"] = "pack"
     claim_attempts: int = Field(default=8, ge=1)
     """How often a boot re-schedules after losing a race for the devices it picked."""
+    token_cache_ttl_s: float = Field(default=10.0, ge=0)
+    """How long a verified bearer token's role is trusted without a database look-up (0: look
+    it up on every request); a token removed from the database stops working within it."""
 
     @field_validator("mac_prefix")
     @classmethod

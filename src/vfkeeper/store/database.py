@@ -4,23 +4,33 @@ SQLite runs in WAL mode with a busy timeout and foreign keys on. Every write tra
 SQLite starts with ``BEGIN IMMEDIATE``, so it takes the database's write lock before it reads
 anything: two writers never both read "free" and then both write. On PostgreSQL, writers lock the
 rows they decide on (``SELECT ... FOR UPDATE``, see :mod:`vfkeeper.store.claims`).
+
+PostgreSQL connections are checked without a round trip (no ``pool_pre_ping``, which costs one
+per checkout): an idle pooled connection has nothing to read, so one whose socket is readable
+(the server closed it, e.g. on a restart or ``pg_terminate_backend``) or that psycopg knows is
+closed is dropped at checkout and replaced (:func:`_pg_on_checkout`). ``pool_recycle`` replaces
+connections after :data:`PG_POOL_RECYCLE_S`, which bounds what a silent network drop can leave
+in the pool; a disconnect that still reaches a statement invalidates the whole pool
+(SQLAlchemy), and the boot retries its transaction on it.
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vfkeeper.store.errors import DatabaseUrlError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "vfkeeper_write"
+PG_POOL_RECYCLE_S = 1800
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -39,6 +49,18 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _pg_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection the server has closed; the pool then connects anew.
+
+    A zero-timeout ``select`` on the socket: no round trip. Between transactions the server
+    sends nothing, so anything readable is its goodbye (an error message, then end of file)."""
+    if dbapi_connection.closed:
+        raise DisconnectionError("connection closed")
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server closed the connection")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``)."""
     try:
@@ -54,7 +76,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     if backend == "postgresql" and parsed.get_driver_name() == "psycopg":
-        return create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_size=10, max_overflow=20,
+                               pool_recycle=PG_POOL_RECYCLE_S)
+        event.listen(engine, "checkout", _pg_on_checkout)
+        return engine
     raise DatabaseUrlError(url)
 
 

@@ -22,9 +22,7 @@ def router(ctx: Context) -> APIRouter:
     def boot(body: instances.InstanceCreate) -> dict[str, Any]:
         """Every SR-IOV port becomes a PCI request; one host gets them all. 409 with a reason
         per host when nothing fits."""
-        instance_id = instances.boot(ctx, body)
-        with ctx.db.read() as s:
-            return instances.instance_view(s, instances.find_instance(s, instance_id))
+        return instances.boot_instance(ctx, body)  # the claim's own view: no read-back
 
     @r.get("", dependencies=[viewer])
     def list_instances() -> list[dict[str, Any]]:
