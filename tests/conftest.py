@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 import servers
+from manual_clock import ManualClock
 from servers import PostgresCluster
 
 
@@ -95,3 +96,9 @@ def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{target}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     return cluster.new_database(template=request.getfixturevalue("_postgres_template"))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A controller clock the test moves by hand (``clock.now += timedelta(...)``)."""
+    return ManualClock()

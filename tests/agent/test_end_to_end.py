@@ -5,7 +5,7 @@ simulated hypervisor behind the real agent loop."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from manual_clock import ManualClock
 from vfkeeper.agent.main import Agent, AgentConfig, build
 from vfkeeper.cli.main import build_app
 from vfkeeper.controller.app import create_app
@@ -24,21 +25,8 @@ from vfkeeper.sim import simulate_host
 SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(migrated_db_url: str, clock: Clock) -> Iterator[FastAPI]:
+def app(migrated_db_url: str, clock: ManualClock) -> Iterator[FastAPI]:
     application = create_app(ControllerSettings(db_url=migrated_db_url, agent_timeout_s=60),
                              clock=clock, seed=3)
     yield application
@@ -151,7 +139,7 @@ def test_a_released_port_shows_no_stale_actual_state(
 
 
 def test_a_silent_agent_gets_no_new_instances(app: FastAPI, admin: httpx.Client, agent: Agent,
-                                              clock: Clock) -> None:
+                                              clock: ManualClock) -> None:
     agent.tick()
     admin.put("/v1/device-specs", json={"entries": SPECS})
     admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",

@@ -4,7 +4,7 @@ agent liveness decided at decision time, and never the source of truth for a cla
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from manual_clock import ManualClock
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.scheduler import Placement, PoolAllocation
@@ -21,22 +22,9 @@ SPECS = [{"vendor_id": "15b3", "physical_network": "physnet1"}]
 HOSTS = ("host-a", "host-b", "host-c")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def make_api(
-    migrated_db_url: str, clock: Clock, asgi_transport: Callable[[Any], Any]
+    migrated_db_url: str, clock: ManualClock, asgi_transport: Callable[[Any], Any]
 ) -> Iterator[Callable[[], tuple[FastAPI, httpx.Client]]]:
     """``make_api()`` -> (app, client): another controller on the same database each call."""
     apps: list[FastAPI] = []
@@ -75,7 +63,7 @@ def _heartbeat_all(api: httpx.Client) -> None:
 
 
 def test_every_change_to_what_a_host_offers_bumps_its_generation(
-    make_api: Callable[[], tuple[FastAPI, httpx.Client]], inventory: Inventory, clock: Clock
+    make_api: Callable[[], tuple[FastAPI, httpx.Client]], inventory: Inventory, clock: ManualClock
 ) -> None:
     _, api = make_api()
     _setup(api, inventory)
@@ -158,7 +146,7 @@ def test_a_stale_view_costs_a_retry_not_a_double_allocation(
 
 
 def test_agent_liveness_is_decided_at_decision_time(
-    make_api: Callable[[], tuple[FastAPI, httpx.Client]], inventory: Inventory, clock: Clock
+    make_api: Callable[[], tuple[FastAPI, httpx.Client]], inventory: Inventory, clock: ManualClock
 ) -> None:
     _, api = make_api()
     _setup(api, inventory)
