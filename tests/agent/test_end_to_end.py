@@ -202,3 +202,54 @@ def test_the_cli_runs_one_pass(app: FastAPI, asgi_transport: Callable[[Any], Any
     assert report["host"] == "sim-b" and report["ports"] == []
     shown = _cli(app, asgi_transport, "host", "show", "sim-b")
     assert '"alive": true' in shown
+
+
+def _free(admin: httpx.Client) -> int:
+    return sum(p["free"] for p in admin.get("/v1/pools", params={"host": "sim-a"}).json()
+               if p["dev_type"] == "type-VF")
+
+
+def _live(agent: Agent) -> set[str | None]:
+    [dom] = agent.domain_ops.list_domains()
+    return {d.pci_address for d in agent.domain_ops.devices(dom.name).live}
+
+
+def test_hot_plug_and_unplug_on_a_running_instance(admin: httpx.Client, agent: Agent) -> None:
+    """attach-port: the new port goes BUILD -> ACTIVE and the running domain holds its VF, the
+    first port untouched; detach-port: the VF leaves the domain, gets its original settings
+    back and is free again; the port stays, unbound."""
+    agent.tick()
+    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                     "segmentation": {"type": "vlan", "id": 42}})
+    first, instance_id = _boot(admin)
+    [booted] = agent.reconcile().ports
+    free = _free(admin)
+
+    second = admin.post("/v1/ports", json={"network": "n1", "vnic_type": "direct"}).json()["id"]
+    resp = admin.post(f"/v1/instances/{instance_id}/ports", json={"port_id": second})
+    assert resp.status_code == 200, resp.text
+    assert admin.get(f"/v1/ports/{second}").json()["status"] == "BUILD"
+    assert _free(admin) == free - 1
+    report = agent.reconcile()
+    by_port = {p.port_id: p for p in report.ports}
+    assert {pid: (p.status, p.phase) for pid, p in by_port.items()} == {
+        first: ("ACTIVE", "attached"), second: ("ACTIVE", "attached")}
+    added = by_port[second].address
+    assert _live(agent) == {booted.address, added}
+    view = admin.get(f"/v1/ports/{second}").json()
+    assert view["status"] == "ACTIVE" and view["actual"]["vlan"] == 42
+    pf, index = agent.domain_ops._locate(added)  # type: ignore[attr-defined, misc]
+    assert agent.linkops.get_vf(pf, index).mac == view["mac"]
+
+    assert admin.delete(f"/v1/instances/{instance_id}/ports/{second}").status_code == 204
+    [kept] = agent.reconcile().ports
+    assert (kept.port_id, kept.status) == (first, "ACTIVE")
+    assert _live(agent) == {booted.address}
+    vf = agent.linkops.get_vf(pf, index)
+    assert (vf.mac, vf.vlan.id if vf.vlan else 0) == ("00:00:00:00:00:00", 0)
+    assert set(agent.reconciler.journal.load()) == {first}
+    assert _free(admin) == free
+    view = admin.get(f"/v1/ports/{second}").json()
+    assert (view["status"], view["instance_id"], view["actual"]) == ("DOWN", None, None)
+    assert admin.get(f"/v1/ports/{first}").json()["status"] == "ACTIVE"

@@ -156,3 +156,35 @@ def test_spec_apply_keeps_in_use_devices_and_says_so(run: Run) -> None:
     out = run("spec", "apply", "--spec", '{"vendor_id": "8086", "physical_network": "x"}').stdout
     assert "kept in use, no longer selected" in out
     assert _json(run("allocation", "list", "--json"))  # the allocation survived the change
+
+
+def test_attach_and_detach_a_port_through_the_cli(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1", "--type", "vlan", "--id",
+        "100")
+    first = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    inst = _json(run("instance", "boot", "vm1", "--port", first, "--json"))
+    second = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    view = _json(run("instance", "attach-port", inst["id"], second, "--json"))
+    assert sorted(view["ports"]) == sorted([first, second]) and len(view["allocations"]) == 2
+    assert "allocations:" in run("instance", "show", inst["id"]).stdout
+    out = run("instance", "detach-port", inst["id"], second).stdout
+    assert out.strip() == f"detached port {second} from instance {inst['id']}"
+    assert _json(run("port", "show", second, "--json"))["instance_id"] is None
+    result = run("instance", "detach-port", inst["id"], second, ok=False)
+    assert result.exit_code == 1 and "not attached to any instance" in result.stderr
+    view = _json(run("instance", "attach-port", inst["id"], second, "--json"))
+    assert second in view["ports"]
+    assert _json(run("instance", "detach-port", inst["id"], second, "--json"))["ports"] == [first]
+
+
+def test_an_attach_the_host_cannot_hold_prints_its_reason(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    ports = [_json(run("port", "create", "--network", "n1", "--json"))["id"] for _ in range(5)]
+    inst = _json(run("instance", "boot", "vm1", "--port", ports[0], "--json"))
+    for port in ports[1:4]:  # h1 has four VFs
+        run("instance", "attach-port", inst["id"], port)
+    result = run("instance", "attach-port", inst["id"], ports[4], ok=False)
+    assert result.exit_code == 1
+    assert "no valid host" in result.stderr and "h1: " in result.stderr
+    assert '"host": "h1"' in result.stderr
+    assert _json(run("port", "show", ports[4], "--json"))["instance_id"] is None

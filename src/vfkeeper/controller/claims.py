@@ -56,6 +56,8 @@ class BootPlan:
     """port id -> PCI request id, for the SR-IOV ports."""
     check_addresses: bool = False
     """Look each drawn MAC/GUID up before using it (a retry after a duplicate does)."""
+    existing: bool = False
+    """The instance exists already (a hot-plug): add the ports to it instead of creating it."""
 
 
 PORT_COLUMNS = (Port.id, Port.instance_id, Port.host_id, Port.vnic_type, Port.mac, Port.guid,
@@ -200,17 +202,19 @@ class Claimed:
 
 def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping[str, PortRow],
           addresses: AddressPools) -> Claimed:
-    """Allocate the placement's devices, bind the ports, create the instance, bump the host's
-    generation: one transaction, whose ports the caller locked (:func:`lock_ports`)."""
+    """Allocate the placement's devices, bind the ports, create the instance (unless
+    ``plan.existing``: a hot-plug adds to it), bump the host's generation: one transaction,
+    whose ports the caller locked (:func:`lock_ports`)."""
     conn = session.connection()
     host = conn.execute(_BUMP_HOST, {"host_name": placement.host}).one_or_none()
     if host is None:
         raise PlacementStale(placement.host)
     created = utcnow()
-    conn.execute(_INSERT_INSTANCE, {
-        "id": plan.instance_id, "name": plan.name, "host_id": host.id,
-        "numa_policy": plan.numa_policy, "host_hint": plan.host_hint, "status": "ACTIVE",
-        "created_at": created})
+    if not plan.existing:
+        conn.execute(_INSERT_INSTANCE, {
+            "id": plan.instance_id, "name": plan.name, "host_id": host.id,
+            "numa_policy": plan.numa_policy, "host_hint": plan.host_hint, "status": "ACTIVE",
+            "created_at": created})
     by_request = {rid: pid for pid, rid in plan.request_ids.items()}
     devices, in_use = _families(conn, host.id, {a.pool.parent_pf for a in placement.allocations})
     allocations, bindings = [], {}
@@ -268,15 +272,22 @@ def _lock_bound_ports(session: Session, port_ids: tuple[str, ...], instance_id: 
     return ports
 
 
-def release(session: Session, instance_id: str) -> None:
-    """Free every device of the instance, unbind its ports (they keep MAC and GUID), delete it."""
-    port_ids = tuple(session.scalars(select(Port.id).where(Port.instance_id == instance_id)))
-    ports = _lock_bound_ports(session, port_ids, instance_id)
+def release(session: Session, instance_id: str, port_ids: Sequence[str] | None = None) -> None:
+    """Free the devices of the instance's ports and unbind them (they keep MAC and GUID): all
+    of them, deleting the instance too, or only ``port_ids`` (a hot-unplug), which the caller
+    checked are the instance's."""
+    whole = port_ids is None
+    if port_ids is None:
+        port_ids = tuple(session.scalars(select(Port.id).where(Port.instance_id == instance_id)))
+    ports = _lock_bound_ports(session, tuple(port_ids), instance_id)
     instance = session.get_one(Instance, instance_id)
     if instance.host_id is not None:  # takes the host's row lock, as a claim does
         session.connection().execute(update(Host).where(Host.id == instance.host_id)
                                      .values(generation=Host.generation + 1))
-    session.execute(delete(Allocation).where(Allocation.instance_id == instance_id))
+    freed = delete(Allocation).where(Allocation.instance_id == instance_id)
+    if not whole:
+        freed = freed.where(Allocation.port_id.in_([p.id for p in ports]))
+    session.execute(freed)
     for port in ports:
         port.instance_id = None
         port.host_id = None
@@ -285,7 +296,8 @@ def release(session: Session, instance_id: str) -> None:
         port.binding_profile = {}
         port.status = "DOWN"
     session.flush()
-    session.delete(instance)
+    if whole:
+        session.delete(instance)
 
 
 def new_request_ids(port_ids: list[str]) -> dict[str, str]:

@@ -4,7 +4,8 @@ releases everything."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, select
@@ -28,6 +29,7 @@ from vfkeeper.scheduler import (
 from vfkeeper.store.models import Allocation, Device, Host, Instance, Port
 
 DEV_TYPE = {"direct": "type-VF", "macvtap": "type-VF", "direct-physical": "type-PF"}
+T = TypeVar("T")
 
 
 class InstanceCreate(BaseModel):
@@ -39,11 +41,11 @@ class InstanceCreate(BaseModel):
     host: str | None = Field(default=None, description="Host hint: place it on this host only.")
 
 
-def _plan(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: str,
+def plan_boot(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: str,
           request_ids: dict[str, str], weigher: Literal["pack", "spread"], *,
           check_addresses: bool) -> tuple[claims.BootPlan, InstanceRequest]:
     """The boot's plan and PCI requests, from its ports as read (and locked) by the claim's
-    transaction."""
+    transaction (a hot-plug plans its one port the same way)."""
     missing = [p for p in body.ports if p not in ports]
     if missing:
         raise NotFoundError("port", missing[0], "create it first with POST /v1/ports")
@@ -72,11 +74,20 @@ def boot_instance(ctx: Context, body: InstanceCreate) -> dict[str, Any]:
         raise InvalidInputError("ports", "a port is listed twice; list each port once")
     instance_id = str(uuid.uuid4())
     request_ids = claims.new_request_ids(body.ports)
+    return with_claim_retries(
+        ctx, lambda check: _attempt(ctx, body, instance_id, request_ids, check))
+
+
+def with_claim_retries(ctx: Context, attempt: Callable[[bool], T]) -> T:
+    """Run one claim ``attempt`` (one transaction) until it commits: a lost race (a stale
+    placement, a retryable database error) runs it again on fresh state; a drawn MAC/GUID that
+    turned out taken makes the next attempts look addresses up (``attempt(check_addresses)``).
+    """
     check_addresses = False  # until a drawn MAC/GUID turns out taken
     for _ in range(ctx.settings.claim_attempts):
         try:
             with ctx.scheduling.turn():
-                return _attempt(ctx, body, instance_id, request_ids, check_addresses)
+                return attempt(check_addresses)
         except (claims.PlacementStale, IntegrityError, OperationalError) as exc:
             if isinstance(exc, OperationalError) and not _retryable(exc):
                 raise
@@ -92,7 +103,7 @@ def _attempt(ctx: Context, body: InstanceCreate, instance_id: str, request_ids: 
     try:
         with ctx.db.write() as s:
             ports = claims.lock_ports(s, body.ports)
-            plan, request = _plan(ports, body, instance_id, request_ids, ctx.settings.weigher,
+            plan, request = plan_boot(ports, body, instance_id, request_ids, ctx.settings.weigher,
                                   check_addresses=check_addresses)
             result = ctx.scheduling.schedule(request, ctx.clock(), session=s)
             if not isinstance(result, Placement):
