@@ -7,6 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
+
+from vfkeeper.controller import claims
 
 
 def _port(api: httpx.Client, vnic_type: str = "direct") -> str:
@@ -158,3 +162,34 @@ def test_a_viewer_may_not_hot_plug(vlan_cluster: httpx.Client,
         assert resp.status_code == 403
         resp = viewer.delete(f"/v1/instances/{inst['id']}/ports/{inst['ports'][0]}")
         assert resp.status_code == 403
+
+
+def test_a_delete_racing_an_attach_unbinds_the_late_port_too(
+        vlan_cluster: httpx.Client, app: FastAPI, migrated_db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delete reads the instance's ports, then an attach commits one more before the
+    delete takes the host's lock: the delete must still unbind it and free its VF."""
+    if not migrated_db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time, so this interleaving cannot happen")
+    api = vlan_cluster
+    inst = _boot(api)
+    late_port = _port(api)
+    real_lock = claims._lock_bound_ports
+    attached: list[int] = []
+
+    def lock_then_let_an_attach_commit(*args: Any) -> Any:
+        ports = real_lock(*args)
+        if not attached:  # another connection attaches and commits in between
+            resp = api.post(f"/v1/instances/{inst['id']}/ports", json={"port_id": late_port})
+            attached.append(resp.status_code)
+        return ports
+
+    monkeypatch.setattr(claims, "_lock_bound_ports", lock_then_let_an_attach_commit)
+    with app.state.ctx.db.write() as session:
+        claims.release(session, inst["id"])
+    assert attached == [200]
+    monkeypatch.undo()
+    assert api.get(f"/v1/instances/{inst['id']}").status_code == 404
+    port = api.get(f"/v1/ports/{late_port}").json()
+    assert (port["instance_id"], port["binding:host_id"]) == (None, None)
+    assert api.get("/v1/allocations").json() == []

@@ -284,6 +284,13 @@ def release(session: Session, instance_id: str, port_ids: Sequence[str] | None =
     if instance.host_id is not None:  # takes the host's row lock, as a claim does
         session.connection().execute(update(Host).where(Host.id == instance.host_id)
                                      .values(generation=Host.generation + 1))
+    if whole:
+        # An attach-port that committed while this waited for the host's lock bound one more
+        # port: it must be unbound too, or deleting the instance would break its foreign key.
+        seen = {p.id for p in ports}
+        late = set(session.scalars(select(Port.id).where(Port.instance_id == instance_id)))
+        if late - seen:
+            ports += _lock_bound_ports(session, tuple(sorted(late - seen)), instance_id)
     freed = delete(Allocation).where(Allocation.instance_id == instance_id)
     if not whole:
         freed = freed.where(Allocation.port_id.in_([p.id for p in ports]))
