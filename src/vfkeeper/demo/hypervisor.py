@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from vfkeeper.agent.desired import DesiredState
+from vfkeeper.agent.libvirt.errors import LibvirtCallError
 from vfkeeper.agent.libvirt.fake import FakeDomainOps, VfLocator
 from vfkeeper.agent.libvirt.libvirt_impl import LibvirtDomainOps
 from vfkeeper.agent.libvirt.protocol import Domain, DomainDevice, DomainDevices
@@ -84,6 +85,23 @@ class HypervisorOnTestDriver:
     def detach(self, domain: str, device: DomainDevice, *, live: bool, config: bool) -> None:
         self._domain(domain)
         self.model.detach(domain, device, live=live, config=config)
+
+    def domain_xml(self, domain: str, *, inactive: bool = False) -> str:
+        self._domain(domain)
+        return self.model.domain_xml(domain, inactive=inactive)
+
+    def migrate(self, domain: str, dest_uri: str, *, dest_xml: str | None = None,
+                persist_xml: str | None = None) -> None:
+        """The test driver cannot migrate: libvirt's answer, once the fake's checks pass."""
+        self._domain(domain)
+        self.model.check_movable(domain, "migrate")
+        raise LibvirtCallError("migrate", domain, 3, "this function is not supported by the "
+                               "connection driver: virDomainMigrateToURI3")
+
+    def managed_save(self, domain: str) -> None:
+        self._domain(domain)
+        self.model.managed_save(domain)  # refuses a domain holding a PCI function
+        self.libvirt.managed_save(domain)
 
     def define(self, xml: str) -> Domain:
         info = self.libvirt.define(xml)

@@ -16,6 +16,7 @@ from vfkeeper.agent.libvirt.errors import (
     DomainNotRunningError,
     DomainOpsError,
     DuplicateAliasError,
+    HostdevBlocksError,
     LibvirtCallError,
     LibvirtUnavailableError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "DomainOpsError",
     "DomainState",
     "DuplicateAliasError",
+    "HostdevBlocksError",
     "LibvirtCallError",
     "LibvirtUnavailableError",
 ]

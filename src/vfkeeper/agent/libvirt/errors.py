@@ -10,6 +10,7 @@ the same ones, with libvirt's wording, for the same requests. The tree::
     ├── DeviceInUseError            the PCI function is already attached to a domain
     ├── DuplicateAliasError         the domain already has a device with that alias
     ├── DeviceNotFoundError         detach: the domain does not hold that device
+    ├── HostdevBlocksError          migrate/save refused: the domain holds a PCI hostdev
     └── LibvirtCallError            anything else libvirt refused (its code and message kept)
 """
 
@@ -81,6 +82,29 @@ class DeviceNotFoundError(DomainOpsError):
             + (f" (libvirt: {message})" if message else "")
             + "; read its devices again, it may already be detached"
         )
+
+
+HOSTDEV_BLOCKS_WORDING = ("Requested operation is not valid: cannot migrate a domain with "
+                          "<hostdev mode='subsystem' type='pci'>")
+"""What libvirtd 9.0 answers a migration or a (managed) save of a domain holding a PCI hostdev
+(a save is a migration to a file). ``tests/vm/test_libvirt_lifecycle.py`` checks it."""
+
+
+class HostdevBlocksError(DomainOpsError):
+    """libvirt cannot migrate or save a domain while it holds a PCI function (``<hostdev>``
+    or ``<interface type='hostdev'>``): QEMU cannot carry a device's state across."""
+
+    def __init__(self, operation: str, domain: str, devices: tuple[str, ...] = (),
+                 message: str = HOSTDEV_BLOCKS_WORDING) -> None:  # fmt: skip
+        self.operation = operation
+        self.domain = domain
+        self.devices = devices
+        self.libvirt_message = message
+        held = f" (it holds {', '.join(devices)})" if devices else ""
+        super().__init__(
+            f"libvirt cannot {operation} domain {domain!r} while it holds PCI passthrough "
+            f"devices{held} (libvirt: {message}); hot-unplug them first, as vfkeeper's "
+            "migrate and suspend do")
 
 
 class LibvirtCallError(DomainOpsError):

@@ -39,6 +39,7 @@ from vfkeeper.agent.libvirt.errors import (
     DomainNotFoundError,
     DomainNotRunningError,
     DuplicateAliasError,
+    HostdevBlocksError,
     LibvirtCallError,
 )
 from vfkeeper.agent.libvirt.protocol import Domain, DomainDevice, DomainDevices, DomainState
@@ -59,6 +60,13 @@ class FakeDomain:
     """False: a live detach is accepted but the device stays until :meth:`FakeDomainOps.
     guest_acks` (a guest that has not booted far enough to answer the ACPI/PCIe eject)."""
     unplug_pending: list[DomainDevice] = field(default_factory=list)
+    managed_save: bool = False
+    saved_live: list[DomainDevice] = field(default_factory=list)
+    """The live devices in the managed save image, which a start restores."""
+
+    @property
+    def info(self) -> Domain:
+        return Domain(self.name, self.uuid, self.state, self.managed_save)
 
 
 def _element(xml: str) -> DomainDevice:
@@ -89,7 +97,14 @@ class FakeDomainOps:
     """In-memory domains and their devices. ``linkops`` + ``locate`` let it program a VF's MAC
     and VLAN the way libvirt does for ``<interface type='hostdev'>``."""
 
-    def __init__(self, linkops: LinkOps | None = None, locate: VfLocator | None = None) -> None:
+    def __init__(self, linkops: LinkOps | None = None, locate: VfLocator | None = None, *,
+                 uri: str = "fake:///system",
+                 fabric: dict[str, FakeDomainOps] | None = None) -> None:  # fmt: skip
+        self.uri = uri
+        self.fabric = fabric if fabric is not None else {}
+        """URI → the fake libvirt there: where :meth:`migrate` can send domains (this one
+        joins it under ``uri``)."""
+        self.fabric[uri] = self
         self.domains: dict[str, FakeDomain] = {}
         self.drivers: dict[str, str] = {}
         """PCI address → driver, for functions libvirt rebound (``vfio-pci``)."""
@@ -110,11 +125,11 @@ class FakeDomainOps:
             raise DomainNotFoundError(name) from None
 
     def list_domains(self) -> tuple[Domain, ...]:
-        return tuple(Domain(d.name, d.uuid, d.state) for _, d in sorted(self.domains.items()))
+        return tuple(d.info for _, d in sorted(self.domains.items()))
 
     def devices(self, domain: str) -> DomainDevices:
         dom = self._get(domain)
-        info = Domain(dom.name, dom.uuid, dom.state)
+        info = dom.info
         live = tuple(dom.live) if dom.state.active else ()
         return DomainDevices(info, live, tuple(dom.config))
 
@@ -126,22 +141,82 @@ class FakeDomainOps:
         dom = self.domains.get(name) or FakeDomain(name, root.findtext("uuid") or str(uuid.uuid4()))
         dom.config = list(parse_devices(xml))
         self.domains[name] = dom
-        return Domain(dom.name, dom.uuid, dom.state)
+        return dom.info
 
     def start(self, domain: str) -> None:
+        """Boot from the persistent definition, or restore the managed save image."""
         dom = self._get(domain)
         if dom.state.active:
             raise LibvirtCallError("start", domain, 55,
                                    "Requested operation is not valid: domain is already running")
-        for device in dom.config:
+        devices = dom.saved_live if dom.managed_save else dom.config
+        for device in devices:
             self._check_free(device, domain)
             _check_net_config(device, "start", domain)
         dom.state = DomainState.RUNNING
         dom.live = []
-        for device in dom.config:
+        for device in devices:
             self._plug(device)
             dom.live.append(device)
+        dom.managed_save, dom.saved_live = False, []
         self.calls.append(("start", domain))
+
+    # -- save and migration ---------------------------------------------------------------------
+
+    def domain_xml(self, domain: str, *, inactive: bool = False) -> str:
+        dom = self._get(domain)
+        devices = dom.config if inactive or not dom.state.active else dom.live
+        body = "".join(d.xml for d in devices)
+        return (f"<domain type='kvm'><name>{dom.name}</name><uuid>{dom.uuid}</uuid>"
+                f"<devices>{body}</devices></domain>")
+
+    def check_movable(self, domain: str, operation: str) -> None:
+        """What libvirt checks before a migration or a save: a running domain holding no PCI
+        function."""
+        dom = self._get(domain)
+        if not dom.state.active:
+            raise DomainNotRunningError(dom.name, operation)
+        held = tuple(d.pci_address for d in dom.live if d.pci_address is not None)
+        if held:
+            raise HostdevBlocksError(operation, dom.name, held)
+
+    def managed_save(self, domain: str) -> None:
+        self.check_movable(domain, "save")
+        dom = self._get(domain)
+        dom.saved_live, dom.live = list(dom.live), []
+        dom.state, dom.managed_save = DomainState.SHUTOFF, True
+        self.calls.append(("managed_save", domain))
+
+    def migrate(self, domain: str, dest_uri: str, *, dest_xml: str | None = None,
+                persist_xml: str | None = None) -> None:
+        self.check_movable(domain, "migrate")
+        dom = self._get(domain)
+        peer = self.fabric.get(dest_uri)
+        if peer is None:
+            raise LibvirtCallError("migrate", domain, 38,
+                                   f"unable to connect to server at '{dest_uri}': Connection "
+                                   "refused")
+        if peer is self:
+            raise LibvirtCallError("migrate", domain, 55,
+                                   "Requested operation is not valid: Attempt to migrate guest "
+                                   f"to the same host {dom.uuid}")
+        there = peer.domains.get(domain)
+        if there is not None and there.state.active:
+            raise LibvirtCallError("migrate", domain, 55, "Requested operation is not valid: "
+                                   f"domain '{domain}' is already active")
+        live = list(parse_devices(dest_xml)) if dest_xml else list(dom.live)
+        config = list(parse_devices(persist_xml)) if persist_xml else list(dom.config)
+        moved = FakeDomain(dom.name, dom.uuid, DomainState.RUNNING, config, [],
+                           dom.guest_answers_unplug)
+        for device in live:
+            peer._plug(device)
+            moved.live.append(device)
+        peer.domains[domain] = moved
+        for device in dom.live:
+            self._unplug(device)
+        del self.domains[domain]
+        self.calls.append(("migrate", domain))
+        peer.calls.append(("incoming", domain))
 
     def destroy(self, domain: str) -> None:
         """Power the domain off: its live devices leave (and are given back to the host)."""

@@ -19,6 +19,7 @@ from vfkeeper.agent.libvirt.errors import (
     DomainNotRunningError,
     DomainOpsError,
     DuplicateAliasError,
+    HostdevBlocksError,
     LibvirtCallError,
     LibvirtUnavailableError,
 )
@@ -67,7 +68,8 @@ class LibvirtDomainOps:
 
     def _domain(self, dom: Any) -> Domain:
         code = dom.state()[0]
-        return Domain(dom.name(), dom.UUIDString(), _state(code, self._lv))
+        saved = code == self._lv.VIR_DOMAIN_SHUTOFF and bool(dom.hasManagedSaveImage(0))
+        return Domain(dom.name(), dom.UUIDString(), _state(code, self._lv), saved)
 
     def _lookup(self, name: str) -> Any:
         try:
@@ -117,6 +119,39 @@ class LibvirtDomainOps:
         except self._lv.libvirtError as exc:
             raise self._error(exc, "detach a device", domain, what=device.describe) from exc
 
+    def domain_xml(self, domain: str, *, inactive: bool = False) -> str:
+        dom = self._lookup(domain)
+        flags = self._lv.VIR_DOMAIN_XML_MIGRATABLE
+        if inactive:
+            flags |= self._lv.VIR_DOMAIN_XML_INACTIVE
+        try:
+            return str(dom.XMLDesc(flags))
+        except self._lv.libvirtError as exc:
+            raise self._error(exc, "read the XML", domain) from exc
+
+    def migrate(self, domain: str, dest_uri: str, *, dest_xml: str | None = None,
+                persist_xml: str | None = None) -> None:
+        dom = self._lookup(domain)
+        lv = self._lv
+        flags = (lv.VIR_MIGRATE_LIVE | lv.VIR_MIGRATE_PEER2PEER | lv.VIR_MIGRATE_PERSIST_DEST
+                 | lv.VIR_MIGRATE_UNDEFINE_SOURCE)
+        params: dict[str, Any] = {}
+        if dest_xml is not None:
+            params[lv.VIR_MIGRATE_PARAM_DEST_XML] = dest_xml
+        if persist_xml is not None:
+            params[lv.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
+        try:
+            dom.migrateToURI3(dest_uri, params, flags)
+        except lv.libvirtError as exc:
+            raise self._move_error(exc, "migrate", domain) from exc
+
+    def managed_save(self, domain: str) -> None:
+        dom = self._lookup(domain)
+        try:
+            dom.managedSave(0)
+        except self._lv.libvirtError as exc:
+            raise self._move_error(exc, "save", domain) from exc
+
     def define(self, xml: str) -> Domain:
         try:
             return self._domain(self._conn.defineXML(xml))
@@ -131,6 +166,14 @@ class LibvirtDomainOps:
             raise self._error(exc, "start", domain) from exc
 
     # -- errors ---------------------------------------------------------------------------------
+
+    def _move_error(self, exc: Any, operation: str, domain: str) -> DomainOpsError:
+        """A migration's or a save's error: libvirt's refusal of a domain holding a PCI
+        hostdev is typed (the agent unplugs those first)."""
+        message = str(exc.get_error_message() or exc)
+        if "cannot migrate a domain with <hostdev" in message.lower():
+            return HostdevBlocksError(operation, domain, (), message)
+        return self._error(exc, operation, domain)
 
     def _error(self, exc: Any, operation: str, domain: str, *, xml: str = "",
                what: str = "") -> DomainOpsError:  # fmt: skip

@@ -33,6 +33,8 @@ class Domain:
     name: str
     uuid: str
     state: DomainState
+    managed_save: bool = False
+    """A managed save image exists (``virsh managedsave``): starting the domain restores it."""
 
 
 DeviceKind = Literal["interface", "hostdev"]
@@ -112,10 +114,32 @@ class DomainOps(Protocol):
         Raises ``DeviceNotFoundError``, ``DomainNotRunningError``, ``LibvirtCallError``."""
         ...
 
+    def domain_xml(self, domain: str, *, inactive: bool = False) -> str:
+        """The domain's XML as migration sends it (``VIR_DOMAIN_XML_MIGRATABLE``): the running
+        definition, or with ``inactive`` the persistent one. Raises ``DomainNotFoundError``."""
+        ...
+
+    def migrate(self, domain: str, dest_uri: str, *, dest_xml: str | None = None,
+                persist_xml: str | None = None) -> None:
+        """Live-migrate the running domain to the libvirtd at ``dest_uri`` (peer to peer; it
+        becomes persistent there and is undefined here). ``dest_xml`` / ``persist_xml``: its
+        running and persistent XML as the destination must have them (a macvtap's source
+        netdev rewritten to the destination's VF). Raises ``DomainNotRunningError``,
+        ``HostdevBlocksError`` (it holds a PCI hostdev, which libvirt cannot migrate),
+        ``LibvirtCallError`` (e.g. the destination cannot be reached)."""
+        ...
+
+    def managed_save(self, domain: str) -> None:
+        """Save the running domain's memory to libvirt's managed save image and stop it
+        (``virDomainManagedSave``); :meth:`start` restores it. Raises
+        ``DomainNotRunningError``, ``HostdevBlocksError``, ``LibvirtCallError``."""
+        ...
+
     def define(self, xml: str) -> Domain:
         """Define a domain (tests and the demo; the agent never defines domains)."""
         ...
 
     def start(self, domain: str) -> None:
-        """Start a defined domain (tests and the demo)."""
+        """Start a defined domain; one with a managed save image is restored from it (the
+        agent resumes a saved instance so)."""
         ...
