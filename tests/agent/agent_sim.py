@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
 from vfkeeper.agent.executor import Reconciler, StepHook
@@ -16,6 +16,9 @@ from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
 from vfkeeper.domain.inventory import Device, HostInventory, Netdev
 from vfkeeper.domain.vif import render_test_domain
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 PF_ADDR = "0000:03:00.0"
 PF_NETDEV = "enp3s0f0"
@@ -101,3 +104,11 @@ def port(instance_id: str, vf: int, **kw: Any) -> DesiredPort:
 def desired(*ports: DesiredPort, generation: int = 1) -> DesiredState:
     return DesiredState(host="host-a", generation=generation, vfs=tuple(ports))
 
+
+
+def token(app: FastAPI, role: str) -> str:
+    """A new bearer token of ``role`` for the in-process controller ``app``."""
+    from vfkeeper.controller.auth import create_token
+
+    with app.state.ctx.db.write() as s:
+        return create_token(s, role, role)

@@ -4,52 +4,33 @@ simulated hypervisor behind the real agent loop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from agent_sim import token
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from manual_clock import ManualClock
 from vfkeeper.agent.main import Agent, AgentConfig, build
 from vfkeeper.cli.main import build_app
-from vfkeeper.controller.app import create_app
-from vfkeeper.controller.auth import create_token
-from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.sim import simulate_host
 
 SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
 
 
-@pytest.fixture
-def app(migrated_db_url: str, clock: ManualClock) -> Iterator[FastAPI]:
-    application = create_app(ControllerSettings(db_url=migrated_db_url, agent_timeout_s=60),
-                             clock=clock, seed=3)
-    yield application
-    application.state.ctx.db.dispose()
 
-
-def _token(app: FastAPI, role: str) -> str:
-    with app.state.ctx.db.write() as s:
-        return create_token(s, role, role)
-
-
-@pytest.fixture
-def admin(app: FastAPI, asgi_transport: Callable[[Any], Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(transport=asgi_transport(app), base_url="http://vfk",
-                      headers={"Authorization": f"Bearer {_token(app, 'admin')}"}) as c:
-        yield c
 
 
 @pytest.fixture
 def agent(app: FastAPI, asgi_transport: Callable[[Any], Any], tmp_path: Path) -> Agent:
     root = tmp_path / "host"
     simulate_host(root, "e810", 1, 4, hostname="sim-a")
-    config = AgentConfig(controller="http://vfk", token=_token(app, "agent:sim-a"),
+    config = AgentConfig(controller="http://vfk", token=token(app, "agent:sim-a"),
                          host="sim-a", sysfs_root=str(root), state_dir=str(tmp_path / "state"),
                          fake_linkops=True, fake_libvirt=True)
     return build(config, transport=asgi_transport(app))
@@ -66,7 +47,7 @@ def _boot(admin: httpx.Client, **port: Any) -> tuple[str, str]:
 
 def _cli(app: FastAPI, asgi_transport: Callable[[Any], Any], *args: str) -> str:
     result = CliRunner().invoke(build_app(), [*args, "--controller", "http://vfk", "--token",
-                                              _token(app, "admin")],
+                                              token(app, "admin")],
                                 obj={"transport": asgi_transport(app)})
     assert result.exit_code == 0, result.output
     return result.output
@@ -194,7 +175,7 @@ def test_the_cli_runs_one_pass(app: FastAPI, asgi_transport: Callable[[Any], Any
     root = tmp_path / "host"
     simulate_host(root, "x710", 1, 2, hostname="sim-b")
     result = CliRunner().invoke(build_app(), [
-        "agent", "--controller", "http://vfk", "--token", _token(app, "agent:sim-b"),
+        "agent", "--controller", "http://vfk", "--token", token(app, "agent:sim-b"),
         "--sysfs-root", str(root), "--state-dir", str(tmp_path / "state"), "--fake-linkops",
         "--fake-libvirt", "--once"], obj={"transport": asgi_transport(app)})
     assert result.exit_code == 0, result.output

@@ -66,8 +66,9 @@ class ControllerClient:
             "PUT", f"/v1/hosts/{self.host}/inventory", inventory.model_dump(mode="json"))
         return result
 
-    def heartbeat(self) -> None:
-        self._call("POST", f"/v1/hosts/{self.host}/heartbeat")
+    def heartbeat(self, migration_uri: str | None = None) -> None:
+        body = {"migration_uri": migration_uri} if migration_uri else None
+        self._call("POST", f"/v1/hosts/{self.host}/heartbeat", body)
 
     def desired_state(self) -> DesiredState:
         return DesiredState.model_validate(

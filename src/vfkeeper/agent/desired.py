@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +46,10 @@ class DesiredPort(BaseModel):
     link_state: str = "auto"
     min_tx_rate_kbps: int | None = Field(default=None, ge=0)
     max_tx_rate_kbps: int | None = Field(default=None, ge=0)
+    incoming: bool = False
+    """Reserved here for an instance migrating in: program the VF before the domain comes."""
+    unplugged: bool = False
+    """Keep the device claimed but off the domain (the instance migrates away or is saved)."""
 
     @property
     def alias(self) -> str:
@@ -70,12 +74,34 @@ class DesiredPort(BaseModel):
         return self.vlan or None
 
 
+class DesiredTask(BaseModel):
+    """This host's part of an instance's lifecycle task (see docs/agent.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    task_id: str
+    kind: Literal["migrate", "suspend", "resume"]
+    role: Literal["source", "target"]
+    instance_id: str
+    instance_name: str | None = None
+    peer_host: str | None = None
+    migration_uri: str | None = None
+    ready: bool = False
+    netdevs: dict[str, str] = Field(default_factory=dict)
+
+
 class DesiredState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     host: str
     generation: int
     vfs: tuple[DesiredPort, ...] = ()
+    tasks: tuple[DesiredTask, ...] = ()
+
+    @property
+    def plugged(self) -> tuple[DesiredPort, ...]:
+        """The ports whose devices must be on their domains (not ``unplugged``)."""
+        return tuple(p for p in self.vfs if not p.unplugged)
 
 
 def _mbit(kbps: int | None) -> int | None:

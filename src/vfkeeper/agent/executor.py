@@ -118,7 +118,7 @@ class Reconciler:
 
     def _observe(self, desired: DesiredState, index: HostIndex) -> Observation:
         records = self.journal.load()
-        pfs = {index.netdev[p.parent_pf] for p in desired.vfs
+        pfs = {index.netdev[p.parent_pf] for p in desired.plugged
                if p.parent_pf and p.parent_pf in index.netdev}  # fmt: skip
         pfs |= {r.snapshot.pf for r in records.values() if r.snapshot is not None}
         return observe(self.domain_ops, self.linkops, index, records, pfs,
@@ -128,13 +128,13 @@ class Reconciler:
         errors: dict[str, str] = {}
         for rounds in range(1, MAX_ROUNDS + 1):
             obs = self._observe(desired, index)
-            todo = plan(desired.vfs, obs)
+            todo = plan(desired.plugged, obs)
             steps = [s for s in todo.steps if s.port_id not in errors]
             if not steps:
                 return Outcome(obs, todo, errors, rounds)
             errors.update(self.executor.run(steps))
         obs = self._observe(desired, index)
-        return Outcome(obs, plan(desired.vfs, obs), errors, MAX_ROUNDS)
+        return Outcome(obs, plan(desired.plugged, obs), errors, MAX_ROUNDS)
 
     def report(self, desired: DesiredState, outcome: Outcome) -> ActualState:
         return report(desired, outcome, self.executor.skipped)
@@ -175,6 +175,10 @@ def _port(port: DesiredPort, outcome: Outcome, skipped: frozenset[VfAttr]) -> Ac
     error = outcome.errors.get(port.port_id) or todo.errors.get(port.port_id)
     status = ("ERROR" if error else "BUILD" if phase != "attached"
               else "ACTIVE" if active else "DOWN")  # fmt: skip
+    if port.unplugged:  # kept off the domain: DOWN once detached and its VF given back
+        gone = not (seen.attached_live or seen.attached_config) and \
+            port.port_id not in obs.journal
+        phase, status = ("unplugged", "DOWN") if gone else ("attached", "BUILD")
     return ActualPort(
         port_id=port.port_id, address=port.address, phase=phase, status=status,
         last_error=error, waiting_for=todo.waiting.get(port.port_id),

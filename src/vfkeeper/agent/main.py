@@ -27,6 +27,7 @@ from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
 from vfkeeper.agent.linkops.protocol import LinkOps
 from vfkeeper.agent.sysfs import SysfsReader
+from vfkeeper.agent.tasks import TaskRunner
 from vfkeeper.domain.agent_state import ActualState
 from vfkeeper.domain.inventory import HostInventory
 
@@ -46,6 +47,9 @@ class AgentConfig:
     heartbeat_s: float = 10.0
     rescan_s: float = 30.0
     reconcile_s: float = 5.0
+    migration_uri: str | None = None
+    """Where peers' libvirt migrates domains to this host; default ``qemu+tcp://<host>/system``
+    (``fake://<host>/system`` with the fake libvirt)."""
 
 
 @dataclass
@@ -62,7 +66,11 @@ class Agent:
     clock: Callable[[], float] = time.monotonic
     inventory: HostInventory | None = None
     last_report: ActualState | None = None
+    tasks: TaskRunner = field(init=False)
     _due: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tasks = TaskRunner(self.domain_ops)
 
     def scan(self) -> HostInventory:
         return discover(self.reader, hostname=self.hostname)
@@ -76,8 +84,13 @@ class Agent:
         self.inventory = inventory
         return True
 
+    @property
+    def migration_uri(self) -> str:
+        scheme = "fake" if self.config.fake_libvirt else "qemu+tcp"
+        return self.config.migration_uri or f"{scheme}://{self.hostname}/system"
+
     def heartbeat(self) -> None:
-        self.client.heartbeat()
+        self.client.heartbeat(self.migration_uri)
 
     def reconcile(self) -> ActualState:
         """One pass: desired state → host → actual state (reported)."""
@@ -88,8 +101,10 @@ class Agent:
         ensure = getattr(self.domain_ops, "ensure_domains", None)
         if ensure is not None:  # a simulated hypervisor boots the instances placed here
             ensure(desired)
-        outcome = self.reconciler.reconcile(desired, HostIndex.of(self.inventory))
-        report = self.reconciler.report(desired, outcome)
+        index = HostIndex.of(self.inventory)
+        outcome = self.reconciler.reconcile(desired, index)
+        tasks = self.tasks.run(desired, outcome, index.netdev)
+        report = self.reconciler.report(desired, outcome).model_copy(update={"tasks": tasks})
         self.client.put_actual_state(report)
         self.last_report = report
         return report
@@ -152,7 +167,8 @@ def _domain_ops(config: AgentConfig, inventory: HostInventory, linkops: LinkOps)
         from vfkeeper.agent.simhost import SimulatedHypervisor, locator  # noqa: PLC0415
 
         where = locator(inventory)
-        return SimulatedHypervisor(linkops, where.get)
+        uri = config.migration_uri or f"fake://{inventory.hostname}/system"
+        return SimulatedHypervisor(linkops, where.get, uri=uri)
     from vfkeeper.agent.libvirt.libvirt_impl import LibvirtDomainOps  # noqa: PLC0415
 
     return LibvirtDomainOps(config.libvirt_uri)

@@ -169,8 +169,17 @@ def _plan_port(port: DesiredPort, obs: Observation, out: Plan,
         return
     devices = obs.domain_for(port)
     if devices is None:
-        out.waiting[pid] = (f"libvirt domain {port.instance_name or port.instance_id} is not "
-                            "defined on this host yet")
+        name = port.instance_name or port.instance_id
+        if port.incoming:  # the VF is made ready before the domain migrates in
+            holders = obs.holders.get(port.address, ())
+            if holders:
+                out.errors[pid] = (f"its device {port.address} is held by libvirt domain "
+                                   f"{holders[0].domain!r}; detach it there (virsh "
+                                   "detach-device)")
+            elif _plan_program(port, obs, out, obs.journal.get(pid), name) is not None:
+                out.waiting[pid] = f"instance {name} migrating in"
+            return
+        out.waiting[pid] = f"libvirt domain {name} is not defined on this host yet"
         return
     dom = devices.domain.name
     claimed.add((port.address, dom))

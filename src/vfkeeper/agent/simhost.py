@@ -41,9 +41,12 @@ class SimulatedHypervisor(FakeDomainOps):
     (named after the instance, with its id as UUID), as if something booted it."""
 
     def ensure_domains(self, desired: DesiredState) -> None:
+        """Boot the domains of the instances placed here, but not of those a task is moving or
+        saving (a migration brings its own domain; a suspended one stays saved)."""
+        busy = {t.instance_id for t in desired.tasks}
         for port in desired.vfs:
             name = port.instance_name or port.instance_id
-            if name in self.domains:
+            if name in self.domains or port.instance_id in busy or port.incoming:
                 continue
             xml = render_test_domain(name, [], domain_type="kvm").replace(
                 "<name>", f"<uuid>{port.instance_id}</uuid><name>", 1)

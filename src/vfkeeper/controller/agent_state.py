@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import InvalidInputError
 from vfkeeper.controller.hosts import allocated_device_ids, get_host
+from vfkeeper.controller.task_reports import apply_reports
 from vfkeeper.domain.agent_state import ActualState
 from vfkeeper.store.agent_models import HostActual, PortActual
 from vfkeeper.store.models import Device, Host, Port
@@ -122,9 +123,10 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
     if _mark(session, host, _held(state)):
         host.generation += 1
     session.flush()
+    ended = apply_reports(session, host, state.tasks)
     return {"host": name, "ports": len(state.ports) - len(ignored), "ignored": ignored,
             "foreign": len(state.foreign), "vanished": len(state.vanished),
-            "releasing": len(state.releasing)}
+            "releasing": len(state.releasing), "tasks_ended": ended}
 
 
 def actual_view(row: PortActual | None) -> dict[str, Any] | None:

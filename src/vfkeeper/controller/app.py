@@ -14,14 +14,14 @@ from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
 from vfkeeper.controller.cluster import SchedulingCache
 from vfkeeper.controller.context import Context
-from vfkeeper.controller.routes import agent, hosts, instances, networks, ports, reads
+from vfkeeper.controller.routes import agent, hosts, instances, lifecycle, networks, ports, reads
 from vfkeeper.controller.routes import specs as spec_routes
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store import migrate
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import utcnow
 
-ROUTERS = (hosts, agent, networks, ports, spec_routes, instances, reads)
+ROUTERS = (hosts, agent, networks, ports, spec_routes, instances, lifecycle, reads)
 
 
 def create_app(

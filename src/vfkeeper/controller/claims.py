@@ -58,6 +58,9 @@ class BootPlan:
     """Look each drawn MAC/GUID up before using it (a retry after a duplicate does)."""
     existing: bool = False
     """The instance exists already (a hot-plug): add the ports to it instead of creating it."""
+    incoming: bool = False
+    """A live migration's reservation on the destination: the allocations are ``incoming`` and
+    carry the ports' future bindings; the ports stay bound where they are."""
 
 
 PORT_COLUMNS = (Port.id, Port.instance_id, Port.host_id, Port.vnic_type, Port.mac, Port.guid,
@@ -228,6 +231,8 @@ def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping
             allocations.append({"request_id": allocation.request_id, "device_id": device.id,
                                 "host_id": host.id, "instance_id": plan.instance_id,
                                 "port_id": port.id, "desired": desired, "created_at": created,
+                                "incoming": plan.incoming,
+                                "binding": bindings[port.id] if plan.incoming else None,
                                 "address": device.address})
     _write(conn, plan, host.id, allocations, bindings)
     return Claimed(host.generation, _view(plan, placement.host, allocations, created))
@@ -238,6 +243,8 @@ def _write(conn: Connection, plan: BootPlan, host_id: int, allocations: list[dic
     if allocations:
         conn.execute(_INSERT_ALLOCATIONS, [
             {k: v for k, v in a.items() if k != "address"} for a in allocations])
+    if plan.incoming:  # the ports move when the instance does
+        return
     if bindings:
         conn.execute(_BIND_PORT, [{"port": port_id, "instance_id": plan.instance_id, **binding}
                                   for port_id, binding in bindings.items()])
@@ -256,7 +263,7 @@ def _view(plan: BootPlan, host: str, allocations: list[dict[str, Any]], created:
         "ports": sorted(plan.port_ids),
         "allocations": [{"request_id": a["request_id"], "port_id": a["port_id"],
                          "device": a["address"]} for a in allocations],
-        "created_at": created,
+        "created_at": created, "task": None, "last_error": None,
     }
 
 
@@ -282,8 +289,7 @@ def release(session: Session, instance_id: str, port_ids: Sequence[str] | None =
     ports = _lock_bound_ports(session, tuple(port_ids), instance_id)
     instance = session.get_one(Instance, instance_id)
     if instance.host_id is not None:  # takes the host's row lock, as a claim does
-        session.connection().execute(update(Host).where(Host.id == instance.host_id)
-                                     .values(generation=Host.generation + 1))
+        bump_hosts(session, instance.host_id, instance.target_host_id if whole else None)
     if whole:
         # An attach-port that committed while this waited for the host's lock bound one more
         # port: it must be unbound too, or deleting the instance would break its foreign key.
@@ -305,6 +311,14 @@ def release(session: Session, instance_id: str, port_ids: Sequence[str] | None =
     session.flush()
     if whole:
         session.delete(instance)
+
+
+def bump_hosts(session: Session, *host_ids: int | None) -> None:
+    """Move the hosts' generations (in id order: row locks are taken so everywhere): their
+    agents and every controller's scheduling view then re-read them."""
+    for host_id in sorted({h for h in host_ids if h is not None}):
+        session.connection().execute(update(Host).where(Host.id == host_id)
+                                     .values(generation=Host.generation + 1))
 
 
 def new_request_ids(port_ids: list[str]) -> dict[str, str]:

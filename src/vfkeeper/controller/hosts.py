@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -155,13 +155,25 @@ def store_inventory(
     return host, kept
 
 
-def heartbeat(session: Session, name: str, now: datetime, timeout_s: float) -> None:
-    """Record that the host's agent is alive. An agent coming back after counting as dead bumps
-    the host's generation: its host is schedulable again, and the agent re-reads its state."""
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    migration_uri: str | None = Field(
+        default=None, max_length=1024, pattern=r"^[a-z][a-z0-9+.-]*://",
+        description="The libvirt URI peers live-migrate to (e.g. qemu+tcp://host-a/system).")
+
+
+def heartbeat(session: Session, name: str, now: datetime, timeout_s: float,
+              migration_uri: str | None = None) -> None:  # fmt: skip
+    """Record that the host's agent is alive (and where libvirt takes migrations, when it
+    says). An agent coming back after counting as dead bumps the host's generation: its host
+    is schedulable again, and the agent re-reads its state."""
     host = get_host(session, name, lock=True)
     if not agent_alive(host.last_seen_at, now, timeout_s):
         host.generation += 1
     host.last_seen_at = now
+    if migration_uri is not None and migration_uri != host.migration_uri:
+        host.migration_uri = migration_uri
 
 
 def set_enabled(session: Session, name: str, enabled: bool | None, reason: str | None) -> Host:

@@ -40,11 +40,13 @@ class _Target(NamedTuple):
     host: str
 
 
-_INSTANCE = (select(Instance.name, Instance.numa_policy, Instance.host_hint, Host.name)
+_INSTANCE = (select(Instance.name, Instance.numa_policy, Instance.host_hint, Host.name,
+                    Instance.status)
              .outerjoin(Host, Host.id == Instance.host_id)
              .where(Instance.id == bindparam("id")))
 _NODES = (select(Device.numa_node).join(Allocation, Allocation.device_id == Device.id)
-          .where(Allocation.instance_id == bindparam("id"), Device.numa_node.is_not(None))
+          .where(Allocation.instance_id == bindparam("id"), Device.numa_node.is_not(None),
+                 Allocation.incoming.is_(False))
           .order_by(Allocation.id))
 
 
@@ -52,11 +54,21 @@ def _target(session: Session, instance_id: str) -> _Target:
     row = session.connection().execute(_INSTANCE, {"id": instance_id}).one_or_none()
     if row is None:
         raise NotFoundError("instance", instance_id, "list instances with GET /v1/instances")
-    name, numa_policy, host_hint, host = row
+    name, numa_policy, host_hint, host, status = row
+    require_settled(instance_id, status)
     if host is None:
         raise ConflictError(f"instance {instance_id} is on no host; boot it again",
                             {"instance": instance_id})
     return _Target(name, numa_policy, host_hint, host)
+
+
+def require_settled(instance_id: str, status: str) -> None:
+    """Ports are plugged and unplugged only while no lifecycle task runs on the instance."""
+    if status != "ACTIVE":
+        raise ConflictError(
+            f"instance {instance_id} is {status}: ports are attached and detached only while it "
+            "is ACTIVE; wait for its task to end (vfkeeper instance show), or resume it",
+            {"instance": instance_id, "status": status})
 
 
 def _numa_node(session: Session, instance_id: str, policy: str) -> int | None:
@@ -115,7 +127,8 @@ def _attempt(ctx: Context, instance_id: str, port_id: str, request_ids: dict[str
 
 def detach_port(session: Session, instance_id: str, port_id: str) -> None:
     """Release the port's device and unbind it (it keeps MAC/GUID); the instance stays."""
-    instances.find_instance(session, instance_id)
+    instance = instances.find_instance(session, instance_id)
+    require_settled(instance_id, instance.status)
     port = find_port(session, port_id, lock=True)
     if port.instance_id != instance_id:
         where = (f"it is attached to instance {port.instance_id}" if port.instance_id

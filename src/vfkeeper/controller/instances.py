@@ -49,22 +49,30 @@ def plan_boot(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_i
     missing = [p for p in body.ports if p not in ports]
     if missing:
         raise NotFoundError("port", missing[0], "create it first with POST /v1/ports")
-    requests, sriov = [], {}
     for pid in body.ports:
         port = ports[pid]
         if port.instance_id is not None:
             raise ConflictError(f"port {pid} is already bound to instance {port.instance_id}",
                                 {"port": pid, "instance": port.instance_id})
-        if port.vnic_type in DEV_TYPE:
-            sriov[pid] = request_ids[pid]
-            requests.append(PciRequest(sriov[pid], port.physical_network,
-                                       DEV_TYPE[port.vnic_type],  # type: ignore[arg-type]
-                                       trusted=True if port.trusted else None))
+    requests, sriov = pci_requests([ports[p] for p in body.ports], request_ids)
     plan = claims.BootPlan(instance_id, body.name, body.numa_policy, body.host,
                            tuple(body.ports), sriov, check_addresses)
     request = InstanceRequest(tuple(requests), numa_policy=body.numa_policy,
                               host_hint=body.host, weigher=weigher)
     return plan, request
+
+
+def pci_requests(ports: list[claims.PortRow], request_ids: dict[str, str]
+                 ) -> tuple[list[PciRequest], dict[str, str]]:  # fmt: skip
+    """A PCI request per SR-IOV port (in order), and port id → request id for those."""
+    requests, sriov = [], {}
+    for port in ports:
+        if port.vnic_type in DEV_TYPE:
+            sriov[port.id] = request_ids[port.id]
+            requests.append(PciRequest(sriov[port.id], port.physical_network,
+                                       DEV_TYPE[port.vnic_type],  # type: ignore[arg-type]
+                                       trusted=True if port.trusted else None))
+    return requests, sriov
 
 
 def boot_instance(ctx: Context, body: InstanceCreate) -> dict[str, Any]:
@@ -133,9 +141,11 @@ def find_instance(session: Session, key: str) -> Instance:
 
 
 _HOST_NAME = select(Host.name).where(Host.id == bindparam("host"))
-_ALLOCATIONS = (select(Allocation.request_id, Allocation.port_id, Device.address)
+_ALLOCATIONS = (select(Allocation.request_id, Allocation.port_id, Device.address,
+                       Allocation.incoming)
                 .join(Device, Device.id == Allocation.device_id)
-                .where(Allocation.instance_id == bindparam("instance")))
+                .where(Allocation.instance_id == bindparam("instance"))
+                .order_by(Allocation.incoming, Allocation.id))
 _PORTS = select(Port.id).where(Port.instance_id == bindparam("instance")).order_by(Port.id)
 
 
@@ -150,6 +160,26 @@ def instance_view(session: Session, instance: Instance) -> dict[str, Any]:
         "numa_policy": instance.numa_policy, "host_hint": instance.host_hint,
         "status": instance.status, "ports": list(ports),
         "allocations": [{"request_id": rid, "port_id": pid, "device": addr}
-                        for rid, pid, addr in allocs],
+                        for rid, pid, addr, incoming in allocs if not incoming],
         "created_at": instance.created_at,
+        **task_view(session, instance, [(pid, addr) for _, pid, addr, inc in allocs if inc]),
     }
+
+
+def task_view(session: Session, instance: Instance, incoming: list[tuple[str, str]]
+              ) -> dict[str, Any]:  # fmt: skip
+    """The running task (``None`` when there is none) and why the last one failed."""
+    task = None
+    if instance.task_id is not None:
+        detail = instance.task_detail or {}
+        target = (session.connection().execute(_HOST_NAME, {"host": instance.target_host_id})
+                  .scalar() if instance.target_host_id else None)
+        task = {"id": instance.task_id, "kind": TASK_KINDS.get(instance.status),
+                "target_host": target, "target_ready": bool(detail.get("ready")),
+                "incoming": [{"port_id": p, "device": a} for p, a in incoming],
+                "source_waiting_for": detail.get("source_waiting"),
+                "target_waiting_for": detail.get("target_waiting")}
+    return {"task": task, "last_error": instance.last_error}
+
+
+TASK_KINDS = {"MIGRATING": "migrate", "SUSPENDING": "suspend", "RESUMING": "resume"}

@@ -139,7 +139,7 @@ def states(session: Session, ports: list[Port]
     if not ids:
         return {}, {}
     rows = session.execute(select(Allocation.port_id, Allocation.host_id, Allocation.desired)
-                           .where(Allocation.port_id.in_(ids)))
+                           .where(Allocation.port_id.in_(ids), Allocation.incoming.is_(False)))
     bound = {pid: (host_id, want) for pid, host_id, want in rows}
     desired: dict[str, dict[str, Any]] = {pid: want for pid, (_, want) in bound.items()}
     actual = {row.port_id: actual_view(row) for row in

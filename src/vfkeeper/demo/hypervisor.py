@@ -128,8 +128,9 @@ class HypervisorOnTestDriver:
         if not self.boots_placed_instances:
             return
         known = {d.name for d in self.list_domains()}
+        busy = {t.instance_id for t in desired.tasks}
         for port in desired.vfs:
             name = port.instance_name or port.instance_id
-            if name not in known:
+            if name not in known and port.instance_id not in busy and not port.incoming:
                 self.boot(name, port.instance_id)
                 known.add(name)

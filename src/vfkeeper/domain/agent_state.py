@@ -17,7 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Phase = Literal["pending", "recorded", "programmed", "attached"]
+Phase = Literal["pending", "recorded", "programmed", "attached", "unplugged"]
+"""``unplugged``: the port keeps its device but is off the domain while the instance migrates
+or is suspended."""
 Status = Literal["BUILD", "ACTIVE", "DOWN", "ERROR"]
 
 
@@ -66,6 +68,20 @@ class ReleasingDevice(_Frozen):
     waiting_for: str | None = None
 
 
+class TaskReport(_Frozen):
+    """How far this host got with its part of an instance's lifecycle task (a migration's
+    source or destination, a suspend, a resume)."""
+
+    task_id: str
+    instance_id: str
+    role: Literal["source", "target"]
+    status: Literal["waiting", "ready", "done", "arrived", "failed"]
+    detail: str | None = None
+    """What it waits for, or why it failed."""
+    netdevs: dict[str, str] = Field(default_factory=dict)
+    """``ready``: port id → the netdev of the VF a macvtap port will sit on here."""
+
+
 class ActualState(_Frozen):
     host: str
     desired_generation: int = Field(ge=0)
@@ -74,3 +90,4 @@ class ActualState(_Frozen):
     foreign: tuple[ForeignDevice, ...] = ()
     vanished: tuple[VanishedDevice, ...] = ()
     releasing: tuple[ReleasingDevice, ...] = ()
+    tasks: tuple[TaskReport, ...] = ()

@@ -23,11 +23,25 @@ def _twice(kind: str, values: Iterable[object]) -> list[str]:
     return [f"{kind} {v} appears {n} times" for v, n in Counter(values).items() if n > 1]
 
 
+def _incoming_problems(a: Allocation, port: Port | None, instance: Instance | None
+                       ) -> list[str]:  # fmt: skip
+    """A device reserved on a migration's destination: for a port of a migrating instance,
+    on that migration's destination."""
+    where = f"incoming allocation {a.id} (request {a.request_id})"
+    if instance is None or instance.status != "MIGRATING" or instance.target_host_id != a.host_id:
+        return [f"{where}: its instance {a.instance_id} is not migrating to its host {a.host_id}"]
+    if port is None or port.instance_id != a.instance_id:
+        return [f"{where}: its port {a.port_id} is not bound to its instance {a.instance_id}"]
+    return []
+
+
 def _allocation_problems(a: Allocation, device: Device | None, port: Port | None,
                          instance: Instance | None) -> list[str]:
     where = f"allocation {a.id} (request {a.request_id})"
     if device is None or device.host_id != a.host_id:
         return [f"{where}: its device {a.device_id} is not on its host {a.host_id}"]
+    if a.incoming:
+        return _incoming_problems(a, port, instance)
     if port is None or port.instance_id != a.instance_id or port.host_id != a.host_id:
         return [f"{where}: its port {a.port_id} is not bound to its instance {a.instance_id} "
                 f"on host {a.host_id}"]
@@ -74,7 +88,8 @@ def violations(session: Session) -> list[str]:
     for a in allocations:
         found += _allocation_problems(a, devices.get(a.device_id), ports.get(a.port_id),
                                       instances.get(a.instance_id))
-    per_port = Counter(a.port_id for a in allocations)
+    per_port = Counter(a.port_id for a in allocations if not a.incoming)
+    found += _twice("incoming device for port", (a.port_id for a in allocations if a.incoming))
     for port in ports.values():
         found += _port_problems(port, per_port[port.id])
     with_ports = {p.instance_id for p in ports.values()}

@@ -11,8 +11,9 @@ break them):
 * ``allocations.device_id`` references ``devices`` with ``ON DELETE RESTRICT``: a device that is
   in use cannot be deleted, whatever a new inventory or device spec says;
 * ``ports.mac`` and ``ports.guid`` are unique: no MAC or GUID is handed out twice;
-* ``allocations.port_id`` and ``allocations.request_id`` are unique: a port holds at most one
-  device, and a PCI request is satisfied at most once.
+* ``allocations.request_id`` is unique and ``(port_id, incoming)`` too: a PCI request is
+  satisfied at most once, and a port holds at most one device (plus, while its instance
+  migrates, one reserved on the destination).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -65,6 +67,8 @@ class Host(Base):
     spec_problem: Mapped[str | None] = mapped_column(String(2048))
     """Why the device specs in force cannot be used on this host (none of its devices is then
     assignable), e.g. a ``devname`` the host does not have."""
+    migration_uri: Mapped[str | None] = mapped_column(String(1024))
+    """The libvirt URI peers live-migrate to (``qemu+tcp://host/system``), from the agent."""
     generation: Mapped[int] = mapped_column(Integer, default=0, index=True)
     """Bumped by every change to what the host offers or must do (inventory, device specs,
     enable/disable, an agent back from the dead, claims, releases). Agents compare it to skip
@@ -129,6 +133,17 @@ class Instance(Base):
     numa_policy: Mapped[str] = mapped_column(String(16))
     host_hint: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
+    """``ACTIVE``; ``MIGRATING``, ``SUSPENDING``, ``RESUMING`` while a task runs
+    (:mod:`vfkeeper.controller.lifecycle`); ``SUSPENDED``."""
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    """The running task: agents' reports name it, so a stale report cannot end a newer one."""
+    target_host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
+    """A migration's destination."""
+    task_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the agents said of the task (destination ready, its VF netdevs, what each side
+    waits for)."""
+    last_error: Mapped[str | None] = mapped_column(String(2048))
+    """Why the last task failed (cleared when the next one starts)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -158,9 +173,13 @@ class Port(Base):
 
 
 class Allocation(Base):
-    """A live claim of one device for one port. Released by deleting the row."""
+    """A live claim of one device for one port. Released by deleting the row.
+
+    During a live migration a port holds two: its own (on the source) and an ``incoming`` one
+    reserved on the destination, which becomes its own when the instance arrives there."""
 
     __tablename__ = "allocations"
+    __table_args__ = (UniqueConstraint("port_id", "incoming"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -169,9 +188,13 @@ class Allocation(Base):
     )
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
-    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"), unique=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"))
+    incoming: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     desired: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """The VF state the host's agent must program (MAC, VLAN or PKey, trust, spoof check, …)."""
+    binding: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """An incoming allocation's port binding (host, ``binding:profile``, VIF), applied when the
+    instance arrives."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -66,9 +66,11 @@ def router(ctx: Context) -> APIRouter:
 
     @r.post("/{name}/heartbeat", status_code=204,
             dependencies=[require_host_access(ctx.auth, "heartbeat", write=True)])
-    def heartbeat(name: str) -> None:
+    def heartbeat(name: str, body: hosts.Heartbeat | None = None) -> None:
+        """The agent is alive; it may say where its host's libvirt takes migrations."""
         with ctx.db.write() as s:
-            hosts.heartbeat(s, name, ctx.clock(), ctx.settings.agent_timeout_s)
+            hosts.heartbeat(s, name, ctx.clock(), ctx.settings.agent_timeout_s,
+                            body.migration_uri if body else None)
 
     @r.patch("/{name}",
              dependencies=[require_admin(ctx.auth, "enable or disable hosts")])

@@ -5,53 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from vfkeeper.controller import hosts
 from vfkeeper.controller.auth import require_host_access, require_viewer
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.desired_state import DesiredState, desired_state_of
 from vfkeeper.controller.views import pools_of
-from vfkeeper.store.models import Allocation, Device, Host, Instance, Port
-
-
-class DesiredVf(BaseModel):
-    """One claimed device and the state its host's agent must program (``claims._bind``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    request_id: str
-    instance_id: str
-    instance_name: str
-    """The agent finds the instance's libvirt domain by UUID (the instance id), else by this."""
-    address: str
-    parent_pf: str | None
-    vf_index: int | None
-    port_id: str
-    vnic_type: str
-    vif_type: str | None
-    mac: str | None
-    guid: str | None
-    vlan: str | None
-    pkey: str | None
-    trusted: bool
-    spoofchk: bool
-    link_state: str
-    min_tx_rate_kbps: int | None
-    max_tx_rate_kbps: int | None
-    mtu: int | None
-    profileid: str | None = None
-    """The 802.1Qbh port profile (vif_type ``802.1qbh``)."""
-
-
-class DesiredState(BaseModel):
-    """What a host's agent must make true; ``generation`` grows with every change."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str
-    generation: int
-    vfs: list[DesiredVf]
+from vfkeeper.store.models import Allocation, Device, Host
 
 
 def router(ctx: Context) -> APIRouter:
@@ -89,7 +50,7 @@ def router(ctx: Context) -> APIRouter:
                 {"request_id": a.request_id, "host": name, "device": d.address,
                  "dev_type": d.dev_type, "parent_pf": d.parent_addr,
                  "physical_network": d.physical_network, "numa_node": d.numa_node,
-                 "instance_id": a.instance_id, "port_id": a.port_id,
+                 "instance_id": a.instance_id, "port_id": a.port_id, "incoming": a.incoming,
                  "device_problem": d.problem, "created_at": a.created_at}
                 for a, d, name in s.execute(stmt)
             ]
@@ -97,18 +58,9 @@ def router(ctx: Context) -> APIRouter:
     @r.get("/v1/hosts/{name}/desired-state",
            dependencies=[require_host_access(ctx.auth, "read the desired state", write=False)])
     def desired_state(name: str) -> DesiredState:
-        """What the host's agent must make true: every claimed VF and its settings."""
+        """What the host's agent must make true: every claimed VF and its settings, and its
+        part of the instances' lifecycle tasks."""
         with ctx.db.read() as s:
-            host = hosts.get_host(s, name)
-            rows = s.execute(
-                select(Allocation, Instance.name, Port.vif_details)
-                .join(Instance, Instance.id == Allocation.instance_id)
-                .join(Port, Port.id == Allocation.port_id)
-                .where(Allocation.host_id == host.id).order_by(Allocation.id))
-            return DesiredState(host=name, generation=host.generation, vfs=[
-                DesiredVf(request_id=a.request_id, instance_id=a.instance_id,
-                          instance_name=iname, profileid=(details or {}).get("profileid"),
-                          **a.desired)
-                for a, iname, details in rows])
+            return desired_state_of(s, hosts.get_host(s, name))
 
     return r

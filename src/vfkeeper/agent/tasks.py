@@ -1,0 +1,162 @@
+"""The host's part of instances' lifecycle tasks: migrate, suspend (save), resume.
+
+Run after each reconcile pass, on what that pass last observed. Like the reconciler, every
+decision is taken from what libvirt shows now, not from what the agent remembers, so a task
+survives an agent restart at any point:
+
+* **migrate, source**: wait until the destination is ``ready`` and every ``unplugged`` port of
+  the instance is off the domain with its VF given back (the reconciler did that), then
+  migrate the domain, its macvtap interfaces rewritten onto the destination's VFs; ``done``.
+  A domain no longer here is waited on: the destination reports its arrival.
+* **migrate, destination**: ``ready`` once every incoming port's VF is programmed (with the
+  netdevs of the macvtap ones); ``arrived`` once the domain is here.
+* **suspend**: once the ports are unplugged, save the domain (libvirt's managed save); a domain
+  already saved is ``done``.
+* **resume**: start a saved (or shut-off) domain; a running one is ``done``. The controller
+  then marks the ports plugged and the next pass attaches them.
+
+libvirt's refusals end the task as ``failed`` with libvirt's words; the controller rolls back.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+
+from vfkeeper.agent.desired import ALIAS_PREFIX, DesiredPort, DesiredState, DesiredTask
+from vfkeeper.agent.executor import Outcome
+from vfkeeper.agent.libvirt.errors import DomainOpsError
+from vfkeeper.agent.libvirt.protocol import DomainDevices, DomainOps
+from vfkeeper.domain.agent_state import TaskReport
+
+
+def _domain(task: DesiredTask, outcome: Outcome) -> DomainDevices | None:
+    for devices in outcome.observation.domains.values():
+        if devices.domain.uuid == task.instance_id:
+            return devices
+    return outcome.observation.domains.get(task.instance_name or task.instance_id)
+
+
+def _ports(task: DesiredTask, desired: DesiredState) -> list[DesiredPort]:
+    return [p for p in desired.vfs if p.instance_id == task.instance_id]
+
+
+def _report(task: DesiredTask, status: str, detail: str | None = None,
+            netdevs: Mapping[str, str] | None = None) -> TaskReport:  # fmt: skip
+    return TaskReport(task_id=task.task_id, instance_id=task.instance_id, role=task.role,
+                      status=status, detail=detail,
+                      netdevs=dict(netdevs or {}))
+
+
+def rewrite_macvtap(xml: str, netdevs: Mapping[str, str]) -> str:
+    """The domain XML with each vfkeeper macvtap interface (alias ``ua-vfk-<port>``) moved
+    onto the destination's VF netdev (``netdevs``: port id → netdev)."""
+    root = ET.fromstring(xml)
+    for interface in root.iter("interface"):
+        alias = interface.find("alias")
+        port = (alias.get("name") or "").removeprefix(ALIAS_PREFIX) if alias is not None else ""
+        source = interface.find("source")
+        if interface.get("type") == "direct" and source is not None and port in netdevs:
+            source.set("dev", netdevs[port])
+    return ET.tostring(root, encoding="unicode")
+
+
+class TaskRunner:
+    def __init__(self, domain_ops: DomainOps) -> None:
+        self.domain_ops = domain_ops
+
+    def run(self, desired: DesiredState, outcome: Outcome, netdev: Mapping[str, str]
+            ) -> tuple[TaskReport, ...]:  # fmt: skip
+        """One report per task of ``desired``; ``netdev``: this host's PCI address → netdev."""
+        reports = []
+        for task in desired.tasks:
+            try:
+                reports.append(self._one(task, desired, outcome, netdev))
+            except DomainOpsError as exc:
+                reports.append(_report(task, "failed", str(exc)))
+        return tuple(reports)
+
+    def _one(self, task: DesiredTask, desired: DesiredState, outcome: Outcome,
+             netdev: Mapping[str, str]) -> TaskReport:  # fmt: skip
+        devices = _domain(task, outcome)
+        if task.role == "target":
+            return self._target(task, desired, outcome, devices, netdev)
+        return self._source(task, desired, outcome, devices)
+
+    def _source(self, task: DesiredTask, desired: DesiredState, outcome: Outcome,
+                devices: DomainDevices | None) -> TaskReport:  # fmt: skip
+        if devices is None:
+            return _report(task, "waiting", f"libvirt domain {task.instance_name} is not on "
+                           "this host (migrated already? its destination reports it)")
+        if task.kind == "resume":
+            if not devices.domain.state.active:
+                self.domain_ops.start(devices.domain.name)
+            return _report(task, "done")
+        stop = self._before_save(task, devices) if task.kind == "suspend" else (
+            None if task.ready else _report(task, "waiting",
+                                            f"host {task.peer_host} is preparing its VFs"))
+        if stop is not None:
+            return stop
+        busy = self._unplugging(task, desired, outcome)
+        if busy:
+            return _report(task, "waiting", busy)
+        if task.kind == "suspend":
+            self.domain_ops.managed_save(devices.domain.name)
+            return _report(task, "done")
+        return self._migrate(task, devices.domain.name, devices.domain.state.active)
+
+    @staticmethod
+    def _before_save(task: DesiredTask, devices: DomainDevices) -> TaskReport | None:
+        """A suspend's answer when the domain is not running (None: go on)."""
+        if devices.domain.state.active:
+            return None
+        if devices.domain.managed_save:
+            return _report(task, "done")  # saved before a restart of the agent
+        return _report(task, "failed", f"domain {devices.domain.name} is shut off, not "
+                       "running: there is nothing to save; start it or delete the instance")
+
+    def _unplugging(self, task: DesiredTask, desired: DesiredState, outcome: Outcome) -> str:
+        """What still keeps the instance's unplugged ports from being off its domain."""
+        obs = outcome.observation
+        left = [p for p in _ports(task, desired)
+                if p.unplugged and (p.port_id in obs.journal or obs.holders.get(p.address))]
+        if not left:
+            return ""
+        why = [outcome.errors.get(p.port_id) or outcome.plan.waiting.get(p.port_id)
+               or "detaching" for p in left]  # fmt: skip
+        return "unplugging " + "; ".join(f"port {p.port_id}: {w}" for p, w in zip(left, why,
+                                                                                   strict=True))
+
+    def _migrate(self, task: DesiredTask, name: str, running: bool) -> TaskReport:
+        if not running:
+            return _report(task, "failed", f"domain {name} is not running; only a running "
+                           "domain is live-migrated (start it, or delete and boot it there)")
+        if not task.migration_uri:
+            return _report(task, "failed", f"host {task.peer_host} has no migration URI")
+        live = rewrite_macvtap(self.domain_ops.domain_xml(name), task.netdevs)
+        persistent = rewrite_macvtap(self.domain_ops.domain_xml(name, inactive=True),
+                                     task.netdevs)
+        self.domain_ops.migrate(name, task.migration_uri, dest_xml=live,
+                                persist_xml=persistent)
+        return _report(task, "done")
+
+    @staticmethod
+    def _target(task: DesiredTask, desired: DesiredState, outcome: Outcome,
+                devices: DomainDevices | None, netdev: Mapping[str, str]) -> TaskReport:
+        if devices is not None:
+            return _report(task, "arrived")
+        obs, todo = outcome.observation, outcome.plan
+        incoming = [p for p in _ports(task, desired) if p.incoming]
+        failed = [(p.port_id, outcome.errors.get(p.port_id) or todo.errors.get(p.port_id))
+                  for p in incoming]
+        failed = [(pid, e) for pid, e in failed if e]
+        if failed:
+            return _report(task, "failed", "; ".join(f"port {pid}: {e}" for pid, e in failed))
+        pending = {s.port_id for s in todo.steps}
+        unready = [p.port_id for p in incoming
+                   if p.port_id not in obs.journal or p.port_id in pending]
+        if unready:
+            return _report(task, "waiting", "programming the VFs of ports " + ", ".join(unready))
+        macvtap = {p.port_id: netdev[p.address] for p in incoming
+                   if p.vnic_type == "macvtap" and p.address in netdev}
+        return _report(task, "ready", netdevs=macvtap)

@@ -1,0 +1,211 @@
+"""Instance lifecycle tasks: live migration, suspend and resume (``/v1/instances/{id}/…``).
+
+The controller orchestrates; the hosts' agents do the work and say how far they got in their
+actual-state reports (:mod:`vfkeeper.controller.task_reports` takes those). libvirt can neither
+migrate nor save a domain that holds a PCI function, so (as oVirt and KubeVirt do) a task
+unplugs the instance's passthrough devices first and plugs them back after:
+
+**Migrate** (``ACTIVE`` → ``MIGRATING`` → ``ACTIVE`` on the destination):
+
+1. This request reserves a device on the destination for every SR-IOV port of the instance
+   (the scheduler places them there, under the instance's NUMA policy; 409 with the
+   destination's reason when it cannot): ``incoming`` allocations, next to the ports' own.
+2. The destination's agent programs the reserved VFs and says ``ready`` (with the netdevs of
+   the VFs its macvtap ports will sit on).
+3. The source's agent then unplugs the instance's hostdev-type ports (their VFs restored; the
+   claims stay), and migrates the domain, its macvtap interfaces rewritten onto the
+   destination's VFs (macvtap moves as it is: no unplug).
+4. When the source says ``done`` — or the destination sees the domain arrive, whichever comes
+   first (a source that died after migrating cannot say it) — the incoming devices become the
+   ports' own, the source's are freed, and the destination's agent plugs the hostdev ports in.
+
+A refusal on the way (the destination cannot program a VF, libvirt refuses the migration) rolls
+it back: the reservation is freed and the source plugs its ports back in. Until the
+destination is ready, an operator may abort it.
+
+**Suspend** (``ACTIVE`` → ``SUSPENDING`` → ``SUSPENDED``): the agent unplugs the hostdev-type
+ports (their devices stay claimed for the instance) and saves the domain (libvirt's managed
+save). **Resume** (``SUSPENDED`` → ``RESUMING`` → ``ACTIVE``): it restores the domain, then
+plugs the ports back in. With ``detach_devices=false`` a suspend is refused instead, naming the
+ports that would have to be unplugged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vfkeeper.controller import claims, instances
+from vfkeeper.controller.context import Context
+from vfkeeper.controller.errors import ConflictError, InvalidInputError
+from vfkeeper.controller.hosts import get_host
+from vfkeeper.scheduler import InstanceRequest, NoValidHost, NoValidHostError, Placement
+from vfkeeper.store.models import Host, Instance, Port
+
+UNPLUGGED_FOR = ("MIGRATING", "SUSPENDING", "SUSPENDED", "RESUMING")
+"""Statuses in which an instance's hostdev-type ports are unplugged (a migration's only once
+its destination is ready)."""
+STAYS_PLUGGED = "macvtap"
+"""The one vnic type libvirt can migrate and save: a macvtap interface is no PCI function."""
+
+
+class MigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, description="The destination host.")
+
+
+class SuspendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    detach_devices: bool = Field(
+        default=True, description="Unplug the passthrough ports across the save (libvirt "
+        "cannot save a domain holding them); false: refuse instead, naming them.")
+
+
+def lock_instance(session: Session, instance_id: str) -> Instance:
+    instance = session.scalar(select(Instance).where(Instance.id == instance_id)
+                              .with_for_update())
+    if instance is None:
+        instances.find_instance(session, instance_id)  # raises the 404
+    assert instance is not None
+    return instance
+
+
+def require_status(instance: Instance, wanted: str, action: str) -> None:
+    if instance.status != wanted:
+        raise ConflictError(
+            f"cannot {action} instance {instance.id}: it is {instance.status}, and only an "
+            f"{wanted} instance can be; see where it stands with vfkeeper instance show "
+            f"{instance.id}", {"instance": instance.id, "status": instance.status})
+
+
+def start_task(instance: Instance, status: str, target_host_id: int | None = None) -> None:
+    instance.status = status
+    instance.task_id = str(uuid.uuid4())
+    instance.target_host_id = target_host_id
+    instance.task_detail = {"ready": False}
+    instance.last_error = None
+
+
+def end_task(instance: Instance, status: str, error: str | None = None) -> None:
+    instance.status = status
+    instance.task_id = None
+    instance.target_host_id = None
+    instance.task_detail = None
+    instance.last_error = error
+
+
+# --- migrate -------------------------------------------------------------------------------------
+
+
+def migrate(ctx: Context, instance_id: str, body: MigrateRequest) -> dict[str, Any]:
+    """Reserve on the destination (retried on a lost race, as a boot is) and start the task."""
+    request_ids: dict[str, str] = {}
+    instances.with_claim_retries(
+        ctx, lambda _check: _reserve(ctx, instance_id, body.host, request_ids))
+    with ctx.db.read() as s:
+        return instances.instance_view(s, instances.find_instance(s, instance_id))
+
+
+def _destination(session: Session, instance: Instance, name: str) -> Host:
+    host = get_host(session, name)
+    if host.id == instance.host_id:
+        raise InvalidInputError("host", f"instance {instance.id} is already on host {name}; "
+                                "name another host")
+    if not host.migration_uri:
+        raise ConflictError(
+            f"host {name}'s agent has not told the controller where libvirt takes migrations; "
+            "start it (vfkeeper agent, --migration-uri) and try again",
+            {"host": name})
+    return host
+
+
+def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str, str]) -> None:
+    """One transaction: lock the instance and its ports, place their devices on the
+    destination, claim them as ``incoming``, start the task."""
+    scheduled: Placement | None = None
+    generation: int | None = None
+    try:
+        with ctx.db.write() as s:
+            instance = lock_instance(s, instance_id)
+            require_status(instance, "ACTIVE", "migrate")
+            host = _destination(s, instance, target)
+            port_ids = sorted(s.scalars(select(Port.id).where(Port.instance_id == instance_id)))
+            ports = claims.lock_ports(s, port_ids)
+            for pid in port_ids:
+                request_ids.setdefault(pid, str(uuid.uuid4()))
+            requests, sriov = instances.pci_requests([ports[p] for p in port_ids], request_ids)
+            if requests:
+                request = InstanceRequest(tuple(requests),
+                                          numa_policy=instance.numa_policy,  # type: ignore[arg-type]
+                                          host_hint=target, weigher=ctx.settings.weigher)
+                result = ctx.scheduling.schedule(request, ctx.clock(), session=s)
+                if not isinstance(result, Placement):
+                    raise NoValidHostError(_only(result, target))
+                scheduled = result
+                plan = claims.BootPlan(instance_id, instance.name, instance.numa_policy, target,
+                                       tuple(sriov), sriov, existing=True, incoming=True)
+                generation = claims.claim(s, plan, scheduled, ports, ctx.addresses).generation
+            start_task(instance, "MIGRATING", host.id)
+            claims.bump_hosts(s, instance.host_id, None if requests else host.id)
+    finally:
+        if scheduled is not None:
+            ctx.scheduling.settle(scheduled, generation)
+
+
+def _only(result: NoValidHost, host: str) -> NoValidHost:
+    """The scheduler's explanation narrowed to the destination."""
+    mine = tuple(r for r in result.rejections if r.host == host)
+    return NoValidHost(mine or result.rejections, result.problem)
+
+
+def abort_migration(session: Session, instance_id: str) -> None:
+    """Give up a migration whose destination is not ready yet (the source has not started)."""
+    from vfkeeper.controller.task_reports import roll_back  # noqa: PLC0415 - import cycle
+
+    instance = lock_instance(session, instance_id)
+    require_status(instance, "MIGRATING", "abort the migration of")
+    if (instance.task_detail or {}).get("ready"):
+        raise ConflictError(
+            f"the migration of instance {instance_id} cannot be aborted: its destination is "
+            "ready and the source may be migrating the domain already; wait for it to end",
+            {"instance": instance_id})
+    roll_back(session, instance, "aborted by an operator")
+
+
+# --- suspend and resume --------------------------------------------------------------------------
+
+
+def _passthrough_ports(session: Session, instance_id: str) -> list[tuple[str, str]]:
+    rows = session.execute(select(Port.id, Port.vnic_type).where(
+        Port.instance_id == instance_id, Port.vnic_type.in_(instances.DEV_TYPE),
+        Port.vnic_type != STAYS_PLUGGED).order_by(Port.id))
+    return [(pid, vnic) for pid, vnic in rows]
+
+
+def suspend(session: Session, instance_id: str, body: SuspendRequest) -> None:
+    instance = lock_instance(session, instance_id)
+    require_status(instance, "ACTIVE", "suspend")
+    held = _passthrough_ports(session, instance_id)
+    if held and not body.detach_devices:
+        names = ", ".join(f"{pid} ({vnic})" for pid, vnic in held)
+        raise ConflictError(
+            f"instance {instance_id} holds passthrough ports libvirt cannot save: {names}; "
+            "suspend with detach_devices=true (vfkeeper instance suspend without "
+            "--no-detach) to unplug them across the save, or detach them first "
+            "(vfkeeper instance detach-port)",
+            {"instance": instance_id, "ports": [pid for pid, _ in held]})
+    start_task(instance, "SUSPENDING")
+    claims.bump_hosts(session, instance.host_id)
+
+
+def resume(session: Session, instance_id: str) -> None:
+    instance = lock_instance(session, instance_id)
+    require_status(instance, "SUSPENDED", "resume")
+    start_task(instance, "RESUMING")
+    claims.bump_hosts(session, instance.host_id)

@@ -1,0 +1,407 @@
+"""Live migration, suspend and resume end to end: an in-process controller and two simulated
+hosts, each with the real agent on a fake kernel and a fake libvirt; the two fake libvirts
+share one fabric, so a migration moves the domain from one to the other (refusing, as libvirt
+does, a domain that still holds a PCI function)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from agent_sim import token
+from fastapi import FastAPI
+
+from vfkeeper.agent.discovery import discover
+from vfkeeper.agent.executor import SimulatedCrash
+from vfkeeper.agent.libvirt.fake import FakeDomainOps
+from vfkeeper.agent.main import Agent, AgentConfig, build
+from vfkeeper.agent.reconcile import Step
+from vfkeeper.agent.simhost import SimulatedHypervisor, fake_linkops, locator
+from vfkeeper.agent.sysfs import SysfsReader
+from vfkeeper.sim import simulate_host
+from vfkeeper.store.invariants import violations
+
+SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
+HOSTS = ("sim-a", "sim-b")
+
+
+
+
+
+class Cluster:
+    """Two simulated hosts whose kernels and hypervisors outlive their agents (a test may
+    "crash" an agent and build a new one on the same host)."""
+
+    def __init__(self, app: FastAPI, transport: Callable[[Any], Any], tmp: Path) -> None:
+        self.app, self.transport, self.tmp = app, transport, tmp
+        self.fabric: dict[str, FakeDomainOps] = {}
+        self.hv: dict[str, SimulatedHypervisor] = {}
+        self.vf_of: dict[str, dict[str, tuple[str, int]]] = {}
+        self.agents: dict[str, Agent] = {}
+        for name in HOSTS:
+            root = tmp / name
+            simulate_host(root, "e810", 1, 4, hostname=name)
+            inventory = discover(SysfsReader(root), hostname=name)
+            kernel = fake_linkops(inventory)
+            self.vf_of[name] = locator(inventory)
+            self.hv[name] = SimulatedHypervisor(kernel, self.vf_of[name].get,
+                                                uri=f"fake://{name}/system", fabric=self.fabric)
+            self.agents[name] = self.new_agent(name)
+
+    def new_agent(self, name: str) -> Agent:
+        hv = self.hv[name]
+        config = AgentConfig(controller="http://vfk", token=token(self.app, f"agent:{name}"),
+                             host=name, sysfs_root=str(self.tmp / name),
+                             state_dir=str(self.tmp / f"state-{name}"), fake_linkops=True,
+                             fake_libvirt=True)
+        agent = build(config, transport=self.transport(self.app), domain_ops=hv,
+                      linkops=hv._linkops)
+        self.agents[name] = agent
+        return agent
+
+    def register(self) -> None:
+        for agent in self.agents.values():
+            agent.rescan()
+            agent.heartbeat()
+
+    def run(self, *names: str) -> None:
+        for name in names:
+            self.agents[name].heartbeat()
+            self.agents[name].reconcile()
+
+    def vf(self, host: str, address: str) -> tuple[str | None, int]:
+        state = self.hv[host]._linkops.get_vf(*self.vf_of[host][address])  # type: ignore[union-attr]
+        return state.mac, state.vlan.id if state.vlan else 0
+
+
+@pytest.fixture
+def cluster(app: FastAPI, asgi_transport: Callable[[Any], Any], admin: httpx.Client,
+            tmp_path: Path) -> Cluster:
+    c = Cluster(app, asgi_transport, tmp_path)
+    c.register()
+    assert admin.put("/v1/device-specs", json={"entries": SPECS}).status_code == 200
+    assert admin.post("/v1/networks", json={
+        "name": "n1", "physical_network": "physnet1",
+        "segmentation": {"type": "vlan", "id": 42}}).status_code == 201
+    return c
+
+
+def _port(admin: httpx.Client, vnic_type: str) -> str:
+    resp = admin.post("/v1/ports", json={"network": "n1", "vnic_type": vnic_type})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+def _boot(admin: httpx.Client, *vnic_types: str, host: str = "sim-a") -> tuple[str, list[str]]:
+    ports = [_port(admin, v) for v in vnic_types]
+    resp = admin.post("/v1/instances", json={"name": "vm1", "ports": ports, "host": host})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"]), ports
+
+
+def _instance(admin: httpx.Client, instance_id: str) -> dict[str, Any]:
+    resp = admin.get(f"/v1/instances/{instance_id}")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _no_violations(app: FastAPI) -> None:
+    with app.state.ctx.db.read() as s:
+        assert violations(s) == []
+
+
+def _devices(app: FastAPI, admin: httpx.Client, instance_id: str) -> dict[str, str]:
+    return {a["port_id"]: a["device"] for a in _instance(admin, instance_id)["allocations"]}
+
+
+def _live(cluster: Cluster, host: str, instance: str = "vm1") -> list[tuple[str, str | None]]:
+    held = cluster.hv[host].devices(instance)
+    return sorted((d.type, d.alias) for d in held.live)
+
+
+# --- migration ---------------------------------------------------------------------------------
+
+
+def test_migrate_moves_hostdev_and_macvtap_ports(app: FastAPI, admin: httpx.Client,
+                                                 cluster: Cluster) -> None:
+    instance_id, (direct, macvtap, normal) = _boot(admin, "direct", "macvtap", "normal")
+    cluster.run("sim-a")
+    before = _devices(app, admin, instance_id)
+    assert _live(cluster, "sim-a") == [("direct", f"ua-vfk-{macvtap}"),
+                                       ("hostdev", f"ua-vfk-{direct}")]
+
+    resp = admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    assert resp.status_code == 202, resp.text
+    view = resp.json()
+    assert view["status"] == "MIGRATING" and view["host"] == "sim-a"
+    assert view["task"]["kind"] == "migrate" and view["task"]["target_host"] == "sim-b"
+    incoming = {i["port_id"]: i["device"] for i in view["task"]["incoming"]}
+    assert set(incoming) == {direct, macvtap}
+    _no_violations(app)
+    # the reservation counts on the destination: its pool has two VFs fewer
+    [pool_b] = admin.get("/v1/pools", params={"host": "sim-b"}).json()
+    assert pool_b["used"] == 2
+
+    # the source does nothing until the destination is ready
+    cluster.run("sim-a")
+    assert _live(cluster, "sim-a") == [("direct", f"ua-vfk-{macvtap}"),
+                                       ("hostdev", f"ua-vfk-{direct}")]
+    assert _instance(admin, instance_id)["task"]["source_waiting_for"] == (
+        "host sim-b is preparing its VFs")
+
+    cluster.run("sim-b")  # programs the reserved VFs, says ready
+    mac = admin.get(f"/v1/ports/{direct}").json()["mac"]
+    assert cluster.vf("sim-b", incoming[direct]) == (mac, 42)
+    assert _instance(admin, instance_id)["task"]["target_ready"] is True
+
+    cluster.run("sim-a")  # unplugs the hostdev port, migrates
+    assert "vm1" not in cluster.hv["sim-a"].domains
+    assert cluster.vf("sim-a", before[direct]) == ("00:00:00:00:00:00", 0)  # given back
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["host"], view["task"]) == ("ACTIVE", "sim-b", None)
+    assert _devices(app, admin, instance_id) == incoming
+    # the macvtap interface moved as it was, onto the destination's VF
+    moved = [d for d in cluster.hv["sim-b"].devices("vm1").live if d.type == "direct"]
+    assert [d.source_dev for d in moved] == [
+        cluster.hv["sim-b"].domains and _netdev(cluster, "sim-b", incoming[macvtap])]
+
+    cluster.run("sim-b", "sim-a")  # the destination plugs the hostdev port in
+    assert _live(cluster, "sim-b") == [("direct", f"ua-vfk-{macvtap}"),
+                                       ("hostdev", f"ua-vfk-{direct}")]
+    statuses = {p: admin.get(f"/v1/ports/{p}").json()["status"] for p in (direct, macvtap)}
+    assert statuses == {direct: "ACTIVE", macvtap: "ACTIVE"}
+    assert admin.get(f"/v1/ports/{normal}").json()["binding:host_id"] == "sim-b"
+    profile = admin.get(f"/v1/ports/{direct}").json()["binding:profile"]
+    assert profile["pci_slot"] == incoming[direct]
+    [pool_a] = admin.get("/v1/pools", params={"host": "sim-a"}).json()
+    assert pool_a["used"] == 0
+    assert cluster.agents["sim-a"].reconciler.journal.load() == {}
+    _no_violations(app)
+
+
+def _netdev(cluster: Cluster, host: str, address: str) -> str:
+    agent = cluster.agents[host]
+    assert agent.inventory is not None
+    [netdev] = [d.netdevs[0].name for d in agent.inventory.devices if d.address == address]
+    return netdev
+
+
+def test_a_refused_migration_rolls_back_and_replugs(app: FastAPI, admin: httpx.Client,
+                                                    cluster: Cluster) -> None:
+    instance_id, (direct,) = _boot(admin, "direct")
+    cluster.run("sim-a")
+    # the destination's libvirt cannot be reached at the URI its agent gave
+    cluster.agents["sim-b"].config = cluster.agents["sim-b"].config.__class__(
+        **{**cluster.agents["sim-b"].config.__dict__, "migration_uri": "fake://nowhere/system"})
+    cluster.run("sim-b")
+    assert admin.post(f"/v1/instances/{instance_id}/migrate",
+                      json={"host": "sim-b"}).status_code == 202
+    cluster.run("sim-b", "sim-a")
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["host"], view["task"]) == ("ACTIVE", "sim-a", None)
+    assert "unable to connect to server at 'nowhere" in view["last_error"]
+    [pool_b] = admin.get("/v1/pools", params={"host": "sim-b"}).json()
+    assert pool_b["used"] == 0  # the reservation is freed
+    cluster.run("sim-a")  # plugged back in where it was
+    assert _live(cluster, "sim-a") == [("hostdev", f"ua-vfk-{direct}")]
+    assert admin.get(f"/v1/ports/{direct}").json()["status"] == "ACTIVE"
+    cluster.run("sim-b")  # the destination gives back the VF it had programmed
+    assert cluster.agents["sim-b"].reconciler.journal.load() == {}
+    _no_violations(app)
+
+
+def test_no_room_on_the_destination_is_a_409_that_writes_nothing(
+        app: FastAPI, admin: httpx.Client, cluster: Cluster) -> None:
+    for _ in range(4):  # fill sim-b
+        ports = [_port(admin, "direct")]
+        assert admin.post("/v1/instances", json={"name": "filler", "ports": ports,
+                                                 "host": "sim-b"}).status_code == 201
+    instance_id, _ = _boot(admin, "direct")
+    resp = admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    assert resp.status_code == 409
+    assert resp.json()["error"]["code"] == "no_valid_host"
+    assert "sim-b" in resp.json()["error"]["message"]
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["task"]) == ("ACTIVE", None)
+    _no_violations(app)
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"host": "sim-a"}, 422, "already on host sim-a"),
+    ({"host": "nope"}, 404, "no host 'nope'"),
+    ({}, 422, "host"),
+])
+def test_bad_migrate_requests(admin: httpx.Client, cluster: Cluster, body: dict[str, str],
+                              status: int, words: str) -> None:
+    instance_id, _ = _boot(admin, "direct")
+    resp = admin.post(f"/v1/instances/{instance_id}/migrate", json=body)
+    assert resp.status_code == status, resp.text
+    assert words in resp.text
+    assert _instance(admin, instance_id)["status"] == "ACTIVE"
+
+
+def test_the_destination_reporting_arrival_finishes_a_migration_whose_source_died(
+        app: FastAPI, admin: httpx.Client, cluster: Cluster) -> None:
+    """The source migrates and dies before it can say so: the destination sees the domain
+    arrive and that ends the migration."""
+    instance_id, (direct,) = _boot(admin, "direct")
+    cluster.run("sim-a")
+    admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    cluster.run("sim-b")
+    source = cluster.agents["sim-a"]
+
+    def die(_state: object) -> None:
+        raise SimulatedCrash("after migrating, before reporting")
+
+    source.client.put_actual_state = die  # type: ignore[method-assign]
+    with pytest.raises(SimulatedCrash):
+        source.reconcile()
+    assert "vm1" in cluster.hv["sim-b"].domains
+    assert _instance(admin, instance_id)["status"] == "MIGRATING"
+    cluster.run("sim-b")  # arrived
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["host"]) == ("ACTIVE", "sim-b")
+    cluster.run("sim-b")
+    assert _live(cluster, "sim-b") == [("hostdev", f"ua-vfk-{direct}")]
+    cluster.new_agent("sim-a")
+    cluster.run("sim-a")
+    assert cluster.agents["sim-a"].reconciler.journal.load() == {}
+    _no_violations(app)
+
+
+def test_a_source_killed_after_any_step_converges(app: FastAPI, admin: httpx.Client,
+                                                  cluster: Cluster) -> None:
+    """Kill the source's agent after each step of its pass in turn (unplug live and from the
+    config, restore the VF, forget it): each new agent goes on from what the host shows, and
+    the last one migrates."""
+    instance_id, (direct, _macvtap) = _boot(admin, "direct", "macvtap")
+    cluster.run("sim-a")
+    admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    cluster.run("sim-b")
+    crashes = 0
+    kinds: list[str] = []
+    seen: set[str] = set()
+    while _instance(admin, instance_id)["status"] == "MIGRATING":
+        agent = cluster.new_agent("sim-a")
+        done: list[Step] = []
+
+        def crash_after(step: Step, done: list[Step] = done) -> None:
+            if str(step) in seen:  # re-run by this agent: the last one died before it knew
+                return
+            seen.add(str(step))
+            done.append(step)  # each agent dies right after the first step no agent died after
+            raise SimulatedCrash(str(step))
+
+        agent.reconciler.executor.after_step = crash_after
+        try:
+            cluster.run("sim-a")
+        except SimulatedCrash:
+            kinds.append(done[0].kind.value)
+            crashes += 1
+            assert crashes < 20
+    assert kinds == ["detach", "detach", "restore", "forget"]  # live, config, the VF, journal
+    cluster.new_agent("sim-a")
+    cluster.run("sim-b", "sim-a")
+    assert _instance(admin, instance_id)["host"] == "sim-b"
+    assert ("hostdev", f"ua-vfk-{direct}") in _live(cluster, "sim-b")
+    assert cluster.agents["sim-a"].reconciler.journal.load() == {}
+    _no_violations(app)
+
+
+def test_abort_before_the_destination_is_ready_only(app: FastAPI, admin: httpx.Client,
+                                                    cluster: Cluster) -> None:
+    instance_id, _ = _boot(admin, "direct")
+    cluster.run("sim-a")
+    admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    resp = admin.post(f"/v1/instances/{instance_id}/migrate/abort")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "ACTIVE"
+    assert resp.json()["last_error"] == "migration failed: aborted by an operator"
+    admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    cluster.run("sim-b")  # ready
+    resp = admin.post(f"/v1/instances/{instance_id}/migrate/abort")
+    assert resp.status_code == 409 and "destination is ready" in resp.text
+    _no_violations(app)
+
+
+def test_no_hot_plug_and_delete_frees_both_sides_while_migrating(
+        app: FastAPI, admin: httpx.Client, cluster: Cluster) -> None:
+    instance_id, (direct,) = _boot(admin, "direct")
+    admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    spare = _port(admin, "direct")
+    resp = admin.post(f"/v1/instances/{instance_id}/ports", json={"port_id": spare})
+    assert resp.status_code == 409 and "MIGRATING" in resp.text
+    resp = admin.delete(f"/v1/instances/{instance_id}/ports/{direct}")
+    assert resp.status_code == 409
+    assert admin.delete(f"/v1/instances/{instance_id}").status_code == 204
+    for host in HOSTS:
+        [pool] = admin.get("/v1/pools", params={"host": host}).json()
+        assert pool["used"] == 0, host
+    _no_violations(app)
+
+
+# --- suspend and resume ------------------------------------------------------------------------
+
+
+def test_suspend_unplugs_saves_and_resume_replugs(app: FastAPI, admin: httpx.Client,
+                                                  cluster: Cluster) -> None:
+    instance_id, (direct, macvtap) = _boot(admin, "direct", "macvtap")
+    cluster.run("sim-a")
+    device = _devices(app, admin, instance_id)[direct]
+    resp = admin.post(f"/v1/instances/{instance_id}/suspend")
+    assert resp.status_code == 202 and resp.json()["status"] == "SUSPENDING"
+    cluster.run("sim-a")
+    dom = cluster.hv["sim-a"].domains["vm1"]
+    assert dom.managed_save and not dom.state.active
+    assert [d.alias for d in dom.saved_live] == [f"ua-vfk-{macvtap}"]  # macvtap saved as is
+    assert cluster.vf("sim-a", device) == ("00:00:00:00:00:00", 0)
+    view = _instance(admin, instance_id)
+    assert view["status"] == "SUSPENDED"
+    assert _devices(app, admin, instance_id)[direct] == device  # still claimed for it
+    cluster.run("sim-a")
+    port = admin.get(f"/v1/ports/{direct}").json()
+    assert (port["status"], port["actual"]["phase"]) == ("DOWN", "unplugged")
+
+    assert admin.post(f"/v1/instances/{instance_id}/suspend").status_code == 409
+    resp = admin.post(f"/v1/instances/{instance_id}/resume")
+    assert resp.status_code == 202 and resp.json()["status"] == "RESUMING"
+    cluster.run("sim-a")  # restores the domain
+    assert _instance(admin, instance_id)["status"] == "ACTIVE"
+    cluster.run("sim-a")  # plugs the port back in
+    assert _live(cluster, "sim-a") == [("direct", f"ua-vfk-{macvtap}"),
+                                       ("hostdev", f"ua-vfk-{direct}")]
+    assert admin.get(f"/v1/ports/{direct}").json()["status"] == "ACTIVE"
+    _no_violations(app)
+
+
+def test_suspend_without_detaching_names_the_ports(admin: httpx.Client,
+                                                   cluster: Cluster) -> None:
+    instance_id, (direct, _macvtap) = _boot(admin, "direct", "macvtap")
+    resp = admin.post(f"/v1/instances/{instance_id}/suspend", json={"detach_devices": False})
+    assert resp.status_code == 409
+    error = resp.json()["error"]
+    assert error["details"]["ports"] == [direct]
+    assert f"{direct} (direct)" in error["message"]
+    assert _instance(admin, instance_id)["status"] == "ACTIVE"
+
+
+def test_a_refused_save_ends_the_task_with_libvirts_reason(admin: httpx.Client,
+                                                           cluster: Cluster) -> None:
+    """A PCI function vfkeeper does not manage blocks the save: the instance is ACTIVE again
+    with the reason, and its ports are plugged back in."""
+    instance_id, (direct,) = _boot(admin, "direct")
+    cluster.run("sim-a")
+    hv = cluster.hv["sim-a"]
+    hv.attach("vm1", "<hostdev mode='subsystem' type='pci' managed='yes'><source><address "
+              "domain='0x0000' bus='0x00' slot='0x1f' function='0x6'/></source></hostdev>",
+              live=True, config=False)
+    admin.post(f"/v1/instances/{instance_id}/suspend")
+    cluster.run("sim-a")
+    view = _instance(admin, instance_id)
+    assert view["status"] == "ACTIVE"
+    assert "cannot save domain 'vm1' while it holds PCI passthrough" in view["last_error"]
+    cluster.run("sim-a")
+    assert ("hostdev", f"ua-vfk-{direct}") in _live(cluster, "sim-a")
