@@ -405,3 +405,53 @@ def test_a_refused_save_ends_the_task_with_libvirts_reason(admin: httpx.Client,
     assert "cannot save domain 'vm1' while it holds PCI passthrough" in view["last_error"]
     cluster.run("sim-a")
     assert ("hostdev", f"ua-vfk-{direct}") in _live(cluster, "sim-a")
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+
+def _cli(app: FastAPI, transport: Callable[[Any], Any], *args: str) -> Any:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from vfkeeper.cli.main import build_app  # noqa: PLC0415
+
+    return CliRunner().invoke(build_app(), [*args, "--controller", "http://vfk", "--token",
+                                            token(app, "admin")],
+                              obj={"transport": transport(app)})
+
+
+def test_migrate_and_suspend_through_the_cli_waiting_for_the_end(
+        app: FastAPI, admin: httpx.Client, cluster: Cluster,
+        asgi_transport: Callable[[Any], Any]) -> None:
+    """``--wait`` prints each change of the task while the agents work (here in a thread),
+    then the instance; a usage error names both ways to call ``migrate``."""
+    import threading  # noqa: PLC0415
+
+    instance_id, _ = _boot(admin, "direct")
+    cluster.run("sim-a")
+    bad = _cli(app, asgi_transport, "instance", "migrate", instance_id)
+    assert bad.exit_code == 2 and "give --to HOST to migrate, or --abort" in bad.output
+
+    stop = threading.Event()
+
+    def agents() -> None:
+        while not stop.wait(0.05):
+            cluster.run("sim-b", "sim-a")
+
+    worker = threading.Thread(target=agents)
+    worker.start()
+    try:
+        moved = _cli(app, asgi_transport, "instance", "migrate", instance_id, "--to", "sim-b",
+                     "--wait")
+        saved = _cli(app, asgi_transport, "instance", "suspend", instance_id, "--wait")
+    finally:
+        stop.set()
+        worker.join()
+    assert moved.exit_code == 0, moved.output
+    assert moved.output.startswith("MIGRATING")
+    assert "host: sim-b" in moved.output and "status: ACTIVE" in moved.output
+    assert saved.exit_code == 0, saved.output
+    assert "status: SUSPENDED" in saved.output
+    refused = _cli(app, asgi_transport, "instance", "migrate", instance_id, "--to", "sim-a")
+    assert refused.exit_code == 1
+    assert "it is SUSPENDED, and only an ACTIVE instance can be" in refused.output

@@ -27,6 +27,9 @@ def agent_command(  # noqa: PLR0917 - typer maps each option to a parameter
                                       "VFs in memory instead of through netlink."),
     fake_libvirt: bool = typer.Option(False, "--fake-libvirt", help="Simulated host: an "
                                       "in-memory libvirt where every instance placed here runs."),
+    migration_uri: str | None = typer.Option(
+        None, "--migration-uri", help="Where peers' libvirt live-migrates domains to this host "
+        "(default qemu+tcp://HOST/system; libvirtd must listen there)."),
     heartbeat_s: float = typer.Option(10.0, "--heartbeat-interval", min=0.1),
     rescan_s: float = typer.Option(30.0, "--rescan-interval", min=0.1),
     reconcile_s: float = typer.Option(5.0, "--reconcile-interval", min=0.1),
@@ -42,7 +45,7 @@ def agent_command(  # noqa: PLR0917 - typer maps each option to a parameter
         controller=controller, token=token, host=host, sysfs_root=str(sysfs_root),
         libvirt_uri=libvirt_uri, state_dir=str(state_dir), fake_linkops=fake_linkops,
         fake_libvirt=fake_libvirt, heartbeat_s=heartbeat_s, rescan_s=rescan_s,
-        reconcile_s=reconcile_s,
+        reconcile_s=reconcile_s, migration_uri=migration_uri,
     )
     obj = ctx.find_root().obj
     transport = obj.get("transport") if isinstance(obj, dict) else None

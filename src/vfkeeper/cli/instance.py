@@ -1,10 +1,20 @@
-"""``vfkeeper instance boot|list|show|delete|attach-port|detach-port``."""
+"""``vfkeeper instance boot|list|show|delete|attach-port|detach-port|migrate|suspend|resume``.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import typer
 
-from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
+from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, ApiClient, client, show
+
+RUNNING = ("MIGRATING", "SUSPENDING", "RESUMING")
+WAIT = typer.Option(False, "--wait", help="Wait until the task ends, printing its progress; "
+                    "exit 1 if it failed.")
+TIMEOUT = typer.Option(600.0, "--timeout", min=1.0, help="With --wait: give up after this "
+                       "many seconds (the task goes on).")
 
 instance_app = typer.Typer(name="instance", help="Instances: boot = schedule + claim.",
                            no_args_is_help=True)
@@ -29,7 +39,7 @@ def boot(
 def list_instances(ctx: typer.Context, controller: str = CONTROLLER, token: str | None = TOKEN,
                    as_json: bool = JSON) -> None:
     data = client(ctx, controller, token).call("GET", "/v1/instances")
-    show(data, as_json, ("id", "name", "host", "numa_policy", "status"))
+    show(data, as_json, ("id", "name", "host", "numa_policy", "status", "last_error"))
 
 
 @instance_app.command("show")
@@ -70,6 +80,85 @@ def detach_port(ctx: typer.Context, instance_id: str, port_id: str, *,
         show(api.call("GET", f"/v1/instances/{instance_id}"), as_json)
     else:
         typer.echo(f"detached port {port_id} from instance {instance_id}")
+
+
+@instance_app.command("migrate")
+def migrate(ctx: typer.Context, instance_id: str, *,
+            to: str = typer.Option(None, "--to", help="The destination host."),
+            abort: bool = typer.Option(False, "--abort", help="Give up the running migration "
+                                       "(only until the destination is ready)."),
+            wait: bool = WAIT, timeout: float = TIMEOUT, controller: str = CONTROLLER,
+            token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """Live-migrate a running instance to another host. A VF is reserved there for every
+    SR-IOV port first (when the host has none to give, print why and exit 1); then the agents
+    unplug the hostdev ports, migrate, and plug them in on the destination; macvtap ports move
+    as they are. Prints the instance (MIGRATING)."""
+    if abort == (to is not None):
+        raise typer.BadParameter("give --to HOST to migrate, or --abort to give up a running "
+                                 "migration (not both)")
+    api = client(ctx, controller, token)
+    if abort:
+        show(api.call("POST", f"/v1/instances/{instance_id}/migrate/abort"), as_json)
+        return
+    data = api.call("POST", f"/v1/instances/{instance_id}/migrate", body={"host": to})
+    _finish(api, data, wait, timeout, as_json)
+
+
+@instance_app.command("suspend")
+def suspend(ctx: typer.Context, instance_id: str, *,
+            no_detach: bool = typer.Option(False, "--no-detach", help="Refuse (naming the "
+                                           "ports) rather than unplug passthrough ports."),
+            wait: bool = WAIT, timeout: float = TIMEOUT, controller: str = CONTROLLER,
+            token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """Save a running instance to disk (libvirt managed save). libvirt cannot save a domain
+    holding a PCI function, so its hostdev ports are unplugged across the save and keep their
+    VFs; macvtap ports stay. Prints the instance (SUSPENDING)."""
+    api = client(ctx, controller, token)
+    data = api.call("POST", f"/v1/instances/{instance_id}/suspend",
+                    body={"detach_devices": not no_detach})
+    _finish(api, data, wait, timeout, as_json)
+
+
+@instance_app.command("resume")
+def resume(ctx: typer.Context, instance_id: str, *, wait: bool = WAIT,
+           timeout: float = TIMEOUT, controller: str = CONTROLLER, token: str | None = TOKEN,
+           as_json: bool = JSON) -> None:
+    """Restore a suspended instance and plug its ports back in. Prints it (RESUMING)."""
+    api = client(ctx, controller, token)
+    _finish(api, api.call("POST", f"/v1/instances/{instance_id}/resume"), wait, timeout,
+            as_json)
+
+
+def _progress(data: dict[str, Any]) -> str:
+    task = data.get("task") or {}
+    waits = [f"{side}: {task[key]}" for side, key in (("source", "source_waiting_for"),
+                                                      ("destination", "target_waiting_for"))
+             if task.get(key)]
+    return f"{data['status']}" + (f" ({'; '.join(waits)})" if waits else "")
+
+
+def _finish(api: ApiClient, data: dict[str, Any], wait: bool, timeout: float,
+            as_json: bool) -> None:  # fmt: skip
+    """Print the instance; with ``wait``, poll until its task ends, printing each change."""
+    if not wait:
+        show(data, as_json)
+        return
+    deadline, last = time.monotonic() + timeout, ""
+    while data["status"] in RUNNING:
+        line = _progress(data)
+        if line != last and not as_json:
+            typer.echo(line)
+            last = line
+        if time.monotonic() > deadline:
+            typer.echo(f"still {data['status']} after {timeout:g} s; the task goes on: "
+                       f"vfkeeper instance show {data['id']}", err=True)
+            raise typer.Exit(2)
+        time.sleep(0.5)
+        data = api.call("GET", f"/v1/instances/{data['id']}")
+    show(data, as_json)
+    if data.get("last_error"):
+        typer.echo(f"error: {data['last_error']}", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
