@@ -411,9 +411,9 @@ def test_a_refused_save_ends_the_task_with_libvirts_reason(admin: httpx.Client,
 
 
 def _cli(app: FastAPI, transport: Callable[[Any], Any], *args: str) -> Any:
-    from typer.testing import CliRunner  # noqa: PLC0415
+    from typer.testing import CliRunner
 
-    from vfkeeper.cli.main import build_app  # noqa: PLC0415
+    from vfkeeper.cli.main import build_app
 
     return CliRunner().invoke(build_app(), [*args, "--controller", "http://vfk", "--token",
                                             token(app, "admin")],
@@ -425,7 +425,7 @@ def test_migrate_and_suspend_through_the_cli_waiting_for_the_end(
         asgi_transport: Callable[[Any], Any]) -> None:
     """``--wait`` prints each change of the task while the agents work (here in a thread),
     then the instance; a usage error names both ways to call ``migrate``."""
-    import threading  # noqa: PLC0415
+    import threading
 
     instance_id, _ = _boot(admin, "direct")
     cluster.run("sim-a")
