@@ -14,6 +14,7 @@ import pytest
 from agent_sim import token
 from fastapi import FastAPI
 
+from manual_clock import ManualClock
 from vfkeeper.agent.discovery import discover
 from vfkeeper.agent.executor import SimulatedCrash
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
@@ -311,20 +312,86 @@ def test_a_source_killed_after_any_step_converges(app: FastAPI, admin: httpx.Cli
     _no_violations(app)
 
 
-def test_abort_before_the_destination_is_ready_only(app: FastAPI, admin: httpx.Client,
-                                                    cluster: Cluster) -> None:
-    instance_id, _ = _boot(admin, "direct")
+def test_abort_before_and_after_the_destination_is_ready(app: FastAPI, admin: httpx.Client,
+                                                         cluster: Cluster) -> None:
+    """Before the destination is ready an abort ends the migration at once; after, the source
+    is asked to stop, says it had not migrated, and re-plugs the port where it was."""
+    instance_id, (direct,) = _boot(admin, "direct")
     cluster.run("sim-a")
     admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
-    resp = admin.post(f"/v1/instances/{instance_id}/migrate/abort")
-    assert resp.status_code == 200, resp.text
+    resp = admin.post(f"/v1/instances/{instance_id}/abort")
+    assert resp.status_code == 202, resp.text
     assert resp.json()["status"] == "ACTIVE"
     assert resp.json()["last_error"] == "migration failed: aborted by an operator"
+
     admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    cluster.agents["sim-a"].reconciler.executor.after_step = None
     cluster.run("sim-b")  # ready
-    resp = admin.post(f"/v1/instances/{instance_id}/migrate/abort")
-    assert resp.status_code == 409 and "destination is ready" in resp.text
+    guest = cluster.hv["sim-a"].domains["vm1"]
+    guest.guest_answers_unplug = False  # the unplug hangs: the source cannot migrate
+    cluster.run("sim-a")
+    waiting = _instance(admin, instance_id)["task"]["source_waiting_for"]
+    assert waiting.startswith(f"unplugging port {direct}")
+    resp = admin.post(f"/v1/instances/{instance_id}/abort")
+    assert resp.status_code == 202 and resp.json()["status"] == "MIGRATING"
+    cluster.hv["sim-a"].guest_acks("vm1")
+    guest.guest_answers_unplug = True
+    cluster.run("sim-a")  # aborted: back ACTIVE here
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["host"]) == ("ACTIVE", "sim-a")
+    assert view["last_error"] == "migration failed: aborted by an operator"
+    cluster.run("sim-a", "sim-b")
+    assert _live(cluster, "sim-a") == [("hostdev", f"ua-vfk-{direct}")]
+    assert cluster.agents["sim-b"].reconciler.journal.load() == {}
+    assert admin.post(f"/v1/instances/{instance_id}/abort").status_code == 409
     _no_violations(app)
+
+
+def test_abort_a_suspend_that_cannot_finish(admin: httpx.Client, cluster: Cluster) -> None:
+    instance_id, _ = _boot(admin, "direct")
+    cluster.run("sim-a")
+    cluster.hv["sim-a"].domains["vm1"].guest_answers_unplug = False
+    admin.post(f"/v1/instances/{instance_id}/suspend")
+    cluster.run("sim-a")
+    assert _instance(admin, instance_id)["status"] == "SUSPENDING"
+    admin.post(f"/v1/instances/{instance_id}/abort")
+    cluster.run("sim-a")
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["last_error"]) == ("ACTIVE", "suspend aborted by an operator")
+    assert cluster.hv["sim-a"].domains["vm1"].state.active
+
+
+@pytest.mark.parametrize("trouble", ["disabled", "silent"])
+def test_no_migration_to_a_host_that_cannot_take_it(admin: httpx.Client, cluster: Cluster,
+                                                    clock: ManualClock, trouble: str) -> None:
+    """Also for an instance without SR-IOV ports, which the scheduler never sees."""
+    instance_id, _ = _boot(admin, "normal")
+    if trouble == "disabled":
+        resp = admin.patch("/v1/hosts/sim-b", json={"enabled": False,
+                                                    "disabled_reason": "maintenance"})
+        assert resp.status_code == 200, resp.text
+    else:
+        from datetime import timedelta
+
+        clock.now += timedelta(seconds=120)
+        cluster.agents["sim-a"].heartbeat()
+    resp = admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    assert resp.status_code == 409, resp.text
+    assert ("disabled (maintenance)" if trouble == "disabled" else "agent is silent") in resp.text
+
+
+def test_a_shut_off_domain_fails_before_anything_is_unplugged(
+        admin: httpx.Client, cluster: Cluster) -> None:
+    instance_id, (direct,) = _boot(admin, "direct")
+    cluster.run("sim-a")
+    cluster.hv["sim-a"].destroy("vm1")
+    admin.post(f"/v1/instances/{instance_id}/migrate", json={"host": "sim-b"})
+    cluster.run("sim-a")
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["host"]) == ("ACTIVE", "sim-a")
+    assert "domain vm1 is not running: only a running domain is live-migrated" in (
+        view["last_error"])
+    assert [d.alias for d in cluster.hv["sim-a"].domains["vm1"].config] == [f"ua-vfk-{direct}"]
 
 
 def test_no_hot_plug_and_delete_frees_both_sides_while_migrating(
@@ -455,3 +522,58 @@ def test_migrate_and_suspend_through_the_cli_waiting_for_the_end(
     refused = _cli(app, asgi_transport, "instance", "migrate", instance_id, "--to", "sim-a")
     assert refused.exit_code == 1
     assert "it is SUSPENDED, and only an ACTIVE instance can be" in refused.output
+
+
+def _operator(admin: httpx.Client, booted: list[str], errors: list[str], seed: int) -> None:
+    """Twelve random task requests (or deletes) on the booted instances; server errors kept."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(12):
+        instance_id = rng.choice(booted)
+        view = admin.get(f"/v1/instances/{instance_id}")
+        if view.status_code == 404:
+            continue
+        other = "sim-b" if view.json()["host"] == "sim-a" else "sim-a"
+        method, path, body = rng.choice([
+            ("POST", "migrate", {"host": other}), ("POST", "abort", None),
+            ("POST", "suspend", None), ("POST", "resume", None), ("DELETE", "", None)])
+        url = f"/v1/instances/{instance_id}" + (f"/{path}" if path else "")
+        resp = admin.request(method, url, json=body)
+        if resp.status_code >= 500:
+            errors.append(f"{method} {url}: {resp.status_code} {resp.text[:300]}")
+
+
+def test_tasks_deletes_and_reports_racing_keep_every_invariant(
+        app: FastAPI, admin: httpx.Client, cluster: Cluster) -> None:
+    """Migrations, aborts, suspends, resumes, deletes and both agents' passes from parallel
+    threads: no request fails with a server error (a deadlock would), and the store keeps
+    every invariant. On PostgreSQL the writes really interleave."""
+    import threading
+
+    booted = []
+    for _ in range(3):
+        for host in HOSTS:
+            booted.append(_boot(admin, "direct", host=host)[0])
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def agents() -> None:
+        while not stop.is_set():
+            try:
+                cluster.run("sim-a", "sim-b")
+            except Exception as exc:
+                errors.append(f"agent pass: {exc!r}")
+
+    threads = [threading.Thread(target=_operator, args=(admin, booted, errors, seed))
+               for seed in range(3)]
+    worker = threading.Thread(target=agents)
+    worker.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    worker.join()
+    assert errors == []
+    _no_violations(app)

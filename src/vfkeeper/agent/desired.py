@@ -87,6 +87,7 @@ class DesiredTask(BaseModel):
     peer_host: str | None = None
     migration_uri: str | None = None
     ready: bool = False
+    abort: bool = False
     netdevs: dict[str, str] = Field(default_factory=dict)
 
 

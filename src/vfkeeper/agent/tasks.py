@@ -61,6 +61,27 @@ def rewrite_macvtap(xml: str, netdevs: Mapping[str, str]) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def _settled(task: DesiredTask, devices: DomainDevices | None) -> TaskReport | None:
+    """The source's answer when the domain's state decides it without acting (already done,
+    aborted, impossible); None: go on."""
+    if devices is None:
+        if task.kind == "migrate":
+            return _report(task, "waiting", f"libvirt domain {task.instance_name} is not on "
+                           "this host (migrated already? its destination reports it)")
+        return _report(task, "failed", f"no libvirt domain {task.instance_name} on this host")
+    dom = devices.domain
+    done = {"migrate": False, "suspend": not dom.state.active and dom.managed_save,
+            "resume": dom.state.active}[task.kind]
+    if done:
+        return _report(task, "done")  # done before a restart of the agent, or an abort
+    if task.abort:
+        return _report(task, "aborted", f"domain {dom.name} left as it was")
+    if task.kind != "resume" and not dom.state.active:
+        return _report(task, "failed", f"domain {dom.name} is not running: only a running "
+                       "domain is live-migrated or saved; start it first")
+    return None
+
+
 class TaskRunner:
     def __init__(self, domain_ops: DomainOps) -> None:
         self.domain_ops = domain_ops
@@ -85,35 +106,23 @@ class TaskRunner:
 
     def _source(self, task: DesiredTask, desired: DesiredState, outcome: Outcome,
                 devices: DomainDevices | None) -> TaskReport:  # fmt: skip
-        if devices is None:
-            return _report(task, "waiting", f"libvirt domain {task.instance_name} is not on "
-                           "this host (migrated already? its destination reports it)")
+        early = _settled(task, devices)
+        if early is not None:
+            return early
+        assert devices is not None
+        name = devices.domain.name
         if task.kind == "resume":
-            if not devices.domain.state.active:
-                self.domain_ops.start(devices.domain.name)
+            self.domain_ops.start(name)
             return _report(task, "done")
-        stop = self._before_save(task, devices) if task.kind == "suspend" else (
-            None if task.ready else _report(task, "waiting",
-                                            f"host {task.peer_host} is preparing its VFs"))
-        if stop is not None:
-            return stop
+        if task.kind == "migrate" and not task.ready:
+            return _report(task, "waiting", f"host {task.peer_host} is preparing its VFs")
         busy = self._unplugging(task, desired, outcome)
         if busy:
             return _report(task, "waiting", busy)
         if task.kind == "suspend":
-            self.domain_ops.managed_save(devices.domain.name)
+            self.domain_ops.managed_save(name)
             return _report(task, "done")
-        return self._migrate(task, devices.domain.name, devices.domain.state.active)
-
-    @staticmethod
-    def _before_save(task: DesiredTask, devices: DomainDevices) -> TaskReport | None:
-        """A suspend's answer when the domain is not running (None: go on)."""
-        if devices.domain.state.active:
-            return None
-        if devices.domain.managed_save:
-            return _report(task, "done")  # saved before a restart of the agent
-        return _report(task, "failed", f"domain {devices.domain.name} is shut off, not "
-                       "running: there is nothing to save; start it or delete the instance")
+        return self._migrate(task, name)
 
     def _unplugging(self, task: DesiredTask, desired: DesiredState, outcome: Outcome) -> str:
         """What still keeps the instance's unplugged ports from being off its domain."""
@@ -127,10 +136,7 @@ class TaskRunner:
         return "unplugging " + "; ".join(f"port {p.port_id}: {w}" for p, w in zip(left, why,
                                                                                    strict=True))
 
-    def _migrate(self, task: DesiredTask, name: str, running: bool) -> TaskReport:
-        if not running:
-            return _report(task, "failed", f"domain {name} is not running; only a running "
-                           "domain is live-migrated (start it, or delete and boot it there)")
+    def _migrate(self, task: DesiredTask, name: str) -> TaskReport:
         if not task.migration_uri:
             return _report(task, "failed", f"host {task.peer_host} has no migration URI")
         live = rewrite_macvtap(self.domain_ops.domain_xml(name), task.netdevs)

@@ -1,5 +1,5 @@
-"""``vfkeeper instance boot|list|show|delete|attach-port|detach-port|migrate|suspend|resume``.
-"""
+"""``vfkeeper instance boot|list|show|delete|attach-port|detach-port|migrate|suspend|resume|
+abort``."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def detach_port(ctx: typer.Context, instance_id: str, port_id: str, *,
 def migrate(ctx: typer.Context, instance_id: str, *,
             to: str = typer.Option(None, "--to", help="The destination host."),
             abort: bool = typer.Option(False, "--abort", help="Give up the running migration "
-                                       "(only until the destination is ready)."),
+                                       "(as vfkeeper instance abort)."),
             wait: bool = WAIT, timeout: float = TIMEOUT, controller: str = CONTROLLER,
             token: str | None = TOKEN, as_json: bool = JSON) -> None:
     """Live-migrate a running instance to another host. A VF is reserved there for every
@@ -98,10 +98,21 @@ def migrate(ctx: typer.Context, instance_id: str, *,
                                  "migration (not both)")
     api = client(ctx, controller, token)
     if abort:
-        show(api.call("POST", f"/v1/instances/{instance_id}/migrate/abort"), as_json)
-        return
-    data = api.call("POST", f"/v1/instances/{instance_id}/migrate", body={"host": to})
+        data = api.call("POST", f"/v1/instances/{instance_id}/abort")
+    else:
+        data = api.call("POST", f"/v1/instances/{instance_id}/migrate", body={"host": to})
     _finish(api, data, wait, timeout, as_json)
+
+
+@instance_app.command("abort")
+def abort_task(ctx: typer.Context, instance_id: str, *, wait: bool = WAIT,
+               timeout: float = TIMEOUT, controller: str = CONTROLLER,
+               token: str | None = TOKEN, as_json: bool = JSON) -> None:
+    """Give up the instance's running task (migrate, suspend, resume): it stops wherever the
+    source host's agent has not acted yet, and the instance is back as it was. Prints it."""
+    api = client(ctx, controller, token)
+    _finish(api, api.call("POST", f"/v1/instances/{instance_id}/abort"), wait, timeout,
+            as_json)
 
 
 @instance_app.command("suspend")

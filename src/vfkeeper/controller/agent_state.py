@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import InvalidInputError
 from vfkeeper.controller.hosts import allocated_device_ids, get_host
-from vfkeeper.controller.task_reports import apply_reports
 from vfkeeper.domain.agent_state import ActualState
 from vfkeeper.store.agent_models import HostActual, PortActual
 from vfkeeper.store.models import Device, Host, Port
@@ -96,9 +95,11 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
         raise InvalidInputError(
             "host", f"the report is for host {state.host!r} but was sent to {name!r}; PUT it "
             f"to /v1/hosts/{state.host}/actual-state")
+    ids = sorted(p.port_id for p in state.ports)
+    # ports before the host, as every write takes its locks (claims, deletes, tasks)
+    ports = {p.id: p for p in session.scalars(
+        select(Port).where(Port.id.in_(ids)).order_by(Port.id).with_for_update())}
     host = get_host(session, name, lock=True)
-    ids = [p.port_id for p in state.ports]
-    ports = {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(ids)))}
     ignored = []
     _drop_stale(session, host, ids)
     for actual in state.ports:
@@ -123,10 +124,9 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
     if _mark(session, host, _held(state)):
         host.generation += 1
     session.flush()
-    ended = apply_reports(session, host, state.tasks)
     return {"host": name, "ports": len(state.ports) - len(ignored), "ignored": ignored,
             "foreign": len(state.foreign), "vanished": len(state.vanished),
-            "releasing": len(state.releasing), "tasks_ended": ended}
+            "releasing": len(state.releasing)}
 
 
 def actual_view(row: PortActual | None) -> dict[str, Any] | None:

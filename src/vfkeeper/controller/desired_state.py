@@ -66,6 +66,8 @@ class DesiredTask(BaseModel):
     """The source's: where libvirt migrates the domain to."""
     ready: bool = False
     """The source's: the destination has programmed its VFs; unplug and migrate."""
+    abort: bool = False
+    """The source's: an operator aborted the task; stop unless it is done already."""
     netdevs: dict[str, str] = {}
     """The source's: port id → the destination VF's netdev a macvtap interface moves onto."""
 
@@ -81,10 +83,20 @@ class DesiredState(BaseModel):
     tasks: list[DesiredTask] = []
 
 
+def _go(instance: Instance) -> bool:
+    """Whether the source may go on: not asked to abort; a migration's destination ready."""
+    detail = instance.task_detail or {}
+    if detail.get("abort"):
+        return False
+    return instance.status != "MIGRATING" or bool(detail.get("ready"))
+
+
 def _unplugged(instance: Instance, vnic_type: str, incoming: bool) -> bool:
     if incoming or vnic_type == STAYS_PLUGGED or instance.status not in UNPLUGGED_FOR:
         return False
-    return instance.status != "MIGRATING" or bool((instance.task_detail or {}).get("ready"))
+    if instance.status == "RESUMING":  # plugged in once the domain is restored
+        return True
+    return instance.status == "SUSPENDED" or _go(instance)
 
 
 def desired_state_of(session: Session, host: Host) -> DesiredState:
@@ -119,7 +131,8 @@ def _tasks(session: Session, host: Host) -> list[DesiredTask]:
             tasks.append(DesiredTask(
                 task_id=instance.task_id, kind=kind, role="source", instance_id=instance.id,
                 instance_name=instance.name, peer_host=target_name, migration_uri=uri,
-                ready=bool(detail.get("ready")), netdevs=detail.get("netdevs") or {}))
+                ready=_go(instance) and instance.status == "MIGRATING",
+                abort=bool(detail.get("abort")), netdevs=detail.get("netdevs") or {}))
         else:
             tasks.append(DesiredTask(
                 task_id=instance.task_id, kind=kind, role="target", instance_id=instance.id,

@@ -44,6 +44,7 @@ _INSTANCE = (select(Instance.name, Instance.numa_policy, Instance.host_hint, Hos
                     Instance.status)
              .outerjoin(Host, Host.id == Instance.host_id)
              .where(Instance.id == bindparam("id")))
+_INSTANCE_LOCKED = _INSTANCE.with_for_update(of=Instance.__table__)
 _NODES = (select(Device.numa_node).join(Allocation, Allocation.device_id == Device.id)
           .where(Allocation.instance_id == bindparam("id"), Device.numa_node.is_not(None),
                  Allocation.incoming.is_(False))
@@ -51,7 +52,7 @@ _NODES = (select(Device.numa_node).join(Allocation, Allocation.device_id == Devi
 
 
 def _target(session: Session, instance_id: str) -> _Target:
-    row = session.connection().execute(_INSTANCE, {"id": instance_id}).one_or_none()
+    row = session.connection().execute(_INSTANCE_LOCKED, {"id": instance_id}).one_or_none()
     if row is None:
         raise NotFoundError("instance", instance_id, "list instances with GET /v1/instances")
     name, numa_policy, host_hint, host, status = row
@@ -103,8 +104,8 @@ def _attempt(ctx: Context, instance_id: str, port_id: str, request_ids: dict[str
     generation: int | None = None
     try:
         with ctx.db.write() as s:
-            target = _target(s, instance_id)
             ports = claims.lock_ports(s, [port_id])
+            target = _target(s, instance_id)  # locks the instance: no task starts meanwhile
             body = instances.InstanceCreate(name=target.name, ports=[port_id],
                                             numa_policy=target.numa_policy,
                                             host=target.host)
@@ -127,9 +128,13 @@ def _attempt(ctx: Context, instance_id: str, port_id: str, request_ids: dict[str
 
 def detach_port(session: Session, instance_id: str, port_id: str) -> None:
     """Release the port's device and unbind it (it keeps MAC/GUID); the instance stays."""
-    instance = instances.find_instance(session, instance_id)
-    require_settled(instance_id, instance.status)
     port = find_port(session, port_id, lock=True)
+    instance = session.scalar(select(Instance).where(Instance.id == instance_id)
+                              .with_for_update())
+    if instance is None:
+        instances.find_instance(session, instance_id)  # raises the 404
+    assert instance is not None
+    require_settled(instance_id, instance.status)
     if port.instance_id != instance_id:
         where = (f"it is attached to instance {port.instance_id}" if port.instance_id
                  else "it is not attached to any instance")

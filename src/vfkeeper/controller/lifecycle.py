@@ -20,8 +20,8 @@ unplugs the instance's passthrough devices first and plugs them back after:
    ports' own, the source's are freed, and the destination's agent plugs the hostdev ports in.
 
 A refusal on the way (the destination cannot program a VF, libvirt refuses the migration) rolls
-it back: the reservation is freed and the source plugs its ports back in. Until the
-destination is ready, an operator may abort it.
+it back: the reservation is freed and the source plugs its ports back in. An operator may abort
+any task (:func:`abort`): it stops wherever the source's agent has not acted yet.
 
 **Suspend** (``ACTIVE`` → ``SUSPENDING`` → ``SUSPENDED``): the agent unplugs the hostdev-type
 ports (their devices stay claimed for the instance) and saves the domain (libvirt's managed
@@ -41,8 +41,8 @@ from sqlalchemy.orm import Session
 
 from vfkeeper.controller import claims, instances
 from vfkeeper.controller.context import Context
-from vfkeeper.controller.errors import ConflictError, InvalidInputError
-from vfkeeper.controller.hosts import get_host
+from vfkeeper.controller.errors import ConflictError, InvalidInputError, NotFoundError
+from vfkeeper.controller.hosts import agent_alive, get_host
 from vfkeeper.scheduler import InstanceRequest, NoValidHost, NoValidHostError, Placement
 from vfkeeper.store.models import Host, Instance, Port
 
@@ -68,20 +68,25 @@ class SuspendRequest(BaseModel):
 
 
 def lock_instance(session: Session, instance_id: str) -> Instance:
+    """The instance, locked, after its ports. Every write that changes an instance's ports or
+    hosts takes its locks in this order — ports, instance, hosts (in id order) — so two of
+    them cannot deadlock (a delete takes ports then hosts)."""
+    session.execute(select(Port.id).where(Port.instance_id == instance_id).order_by(Port.id)
+                    .with_for_update())
     instance = session.scalar(select(Instance).where(Instance.id == instance_id)
-                              .with_for_update())
+                              .with_for_update().execution_options(populate_existing=True))
     if instance is None:
-        instances.find_instance(session, instance_id)  # raises the 404
-    assert instance is not None
+        raise NotFoundError("instance", instance_id, "list instances with GET /v1/instances")
     return instance
 
 
 def require_status(instance: Instance, wanted: str, action: str) -> None:
     if instance.status != wanted:
         raise ConflictError(
-            f"cannot {action} instance {instance.id}: it is {instance.status}, and only an "
-            f"{wanted} instance can be; see where it stands with vfkeeper instance show "
-            f"{instance.id}", {"instance": instance.id, "status": instance.status})
+            f"cannot {action} instance {instance.id}: it is {instance.status}, and only "
+            f"{'an' if wanted[0] in 'AEIOU' else 'a'} {wanted} instance can be; see where it "
+            f"stands with vfkeeper instance show {instance.id}",
+            {"instance": instance.id, "status": instance.status})
 
 
 def start_task(instance: Instance, status: str, target_host_id: int | None = None) -> None:
@@ -112,11 +117,20 @@ def migrate(ctx: Context, instance_id: str, body: MigrateRequest) -> dict[str, A
         return instances.instance_view(s, instances.find_instance(s, instance_id))
 
 
-def _destination(session: Session, instance: Instance, name: str) -> Host:
+def _destination(ctx: Context, session: Session, instance: Instance, name: str) -> Host:
+    """The destination, if it may take the instance (the scheduler checks it again for the
+    devices; an instance without SR-IOV ports meets only these checks)."""
     host = get_host(session, name)
     if host.id == instance.host_id:
         raise InvalidInputError("host", f"instance {instance.id} is already on host {name}; "
                                 "name another host")
+    if not host.enabled:
+        why = host.disabled_reason or "no reason given"
+        raise ConflictError(f"host {name} is disabled ({why}); enable it (vfkeeper host "
+                            "enable) or name another host", {"host": name})
+    if not agent_alive(host.last_seen_at, ctx.clock(), ctx.settings.agent_timeout_s):
+        raise ConflictError(f"host {name}'s agent is silent: nothing there would take the "
+                            "instance; start the agent or name another host", {"host": name})
     if not host.migration_uri:
         raise ConflictError(
             f"host {name}'s agent has not told the controller where libvirt takes migrations; "
@@ -134,12 +148,13 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
         with ctx.db.write() as s:
             instance = lock_instance(s, instance_id)
             require_status(instance, "ACTIVE", "migrate")
-            host = _destination(s, instance, target)
+            host = _destination(ctx, s, instance, target)
             port_ids = sorted(s.scalars(select(Port.id).where(Port.instance_id == instance_id)))
             ports = claims.lock_ports(s, port_ids)
             for pid in port_ids:
                 request_ids.setdefault(pid, str(uuid.uuid4()))
             requests, sriov = instances.pci_requests([ports[p] for p in port_ids], request_ids)
+            claims.bump_hosts(s, instance.host_id, host.id)  # both host locks, in id order
             if requests:
                 request = InstanceRequest(tuple(requests),
                                           numa_policy=instance.numa_policy,  # type: ignore[arg-type]
@@ -152,7 +167,6 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
                                        tuple(sriov), sriov, existing=True, incoming=True)
                 generation = claims.claim(s, plan, scheduled, ports, ctx.addresses).generation
             start_task(instance, "MIGRATING", host.id)
-            claims.bump_hosts(s, instance.host_id, None if requests else host.id)
     finally:
         if scheduled is not None:
             ctx.scheduling.settle(scheduled, generation)
@@ -164,18 +178,29 @@ def _only(result: NoValidHost, host: str) -> NoValidHost:
     return NoValidHost(mine or result.rejections, result.problem)
 
 
-def abort_migration(session: Session, instance_id: str) -> None:
-    """Give up a migration whose destination is not ready yet (the source has not started)."""
+RUNNING = ("MIGRATING", "SUSPENDING", "RESUMING")
+
+
+def abort(session: Session, instance_id: str) -> None:
+    """Give up the running task. A migration whose destination is not ready yet ends at once
+    (the source has not started). Otherwise the source's agent is asked to stop: it answers
+    ``aborted`` if it had not migrated, saved or restored the domain yet (the instance is then
+    back where it was, its ports plugged in), or ``done`` if it had (the task then ends as
+    done: the abort came too late)."""
     from vfkeeper.controller.task_reports import roll_back  # noqa: PLC0415 - import cycle
 
     instance = lock_instance(session, instance_id)
-    require_status(instance, "MIGRATING", "abort the migration of")
-    if (instance.task_detail or {}).get("ready"):
+    if instance.status not in RUNNING:
         raise ConflictError(
-            f"the migration of instance {instance_id} cannot be aborted: its destination is "
-            "ready and the source may be migrating the domain already; wait for it to end",
-            {"instance": instance_id})
-    roll_back(session, instance, "aborted by an operator")
+            f"instance {instance_id} is {instance.status}: no task is running to abort",
+            {"instance": instance_id, "status": instance.status})
+    detail = dict(instance.task_detail or {})
+    if instance.status == "MIGRATING" and not detail.get("ready"):
+        roll_back(session, instance, "aborted by an operator")
+        return
+    detail["abort"] = True
+    instance.task_detail = detail
+    claims.bump_hosts(session, instance.host_id)
 
 
 # --- suspend and resume --------------------------------------------------------------------------

@@ -13,10 +13,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.claims import bump_hosts
-from vfkeeper.controller.lifecycle import end_task
+from vfkeeper.controller.errors import NotFoundError
+from vfkeeper.controller.hosts import get_host
+from vfkeeper.controller.lifecycle import end_task, lock_instance
 from vfkeeper.domain.agent_state import TaskReport
-from vfkeeper.store.models import Allocation, Host, Instance, Port
+from vfkeeper.store.models import Allocation, Instance, Port
 
+_KIND = {"SUSPENDING": "suspend", "RESUMING": "resume"}
 _AFTER = {
     # status while running: (status when done, status when failed)
     "MIGRATING": ("ACTIVE", "ACTIVE"),
@@ -25,13 +28,22 @@ _AFTER = {
 }
 
 
-def apply_reports(session: Session, host: Host, reports: tuple[TaskReport, ...]) -> list[str]:
+def apply_reports(session: Session, host_name: str, reports: tuple[TaskReport, ...]
+                  ) -> list[str]:  # fmt: skip
     """Apply the agent's task reports; returns the ids of the tasks it ended."""
-    ended = []
+    ended: list[str] = []
+    if not reports:
+        return ended
+    host = get_host(session, host_name)  # not locked: see the actual-state route
     for report in reports:
-        instance = session.scalar(select(Instance).where(Instance.id == report.instance_id)
-                                  .with_for_update())
+        instance = session.get(Instance, report.instance_id)
         if instance is None or instance.task_id != report.task_id:
+            continue  # ended or replaced since the agent read its desired state
+        try:
+            instance = lock_instance(session, report.instance_id)  # check again, locked
+        except NotFoundError:
+            continue  # deleted meanwhile
+        if instance.task_id != report.task_id:
             continue  # ended or replaced since the agent read its desired state
         side = instance.host_id if report.role == "source" else instance.target_host_id
         if side != host.id:
@@ -44,24 +56,46 @@ def apply_reports(session: Session, host: Host, reports: tuple[TaskReport, ...])
 def _apply(session: Session, instance: Instance, report: TaskReport) -> bool:
     """True when the report ended the task."""
     detail = dict(instance.task_detail or {})
-    migrating = instance.status == "MIGRATING"
     if report.status == "waiting":
         detail[f"{report.role}_waiting"] = report.detail
-    elif report.status == "ready" and migrating and report.role == "target":
-        if not detail.get("ready"):
-            detail.update(ready=True, netdevs=dict(report.netdevs), target_waiting=None)
-            bump_hosts(session, instance.host_id)  # the source may go on
-    elif report.status in ("done", "arrived") and migrating:
-        finish_migration(session, instance)
+        instance.task_detail = detail
+        return False
+    if report.status == "ready":
+        _ready(session, instance, report, detail)
+        return False
+    if report.status == "aborted":
+        return _aborted(session, instance, report, detail)
+    if report.status in ("done", "arrived"):
+        if instance.status == "MIGRATING":
+            finish_migration(session, instance)
+        elif report.status == "done":
+            end_task(instance, _AFTER[instance.status][0])
+            bump_hosts(session, instance.host_id)
         return True
-    elif report.status == "done":
-        end_task(instance, _AFTER[instance.status][0])
+    return _failed(session, instance, report, detail)
+
+
+def _ready(session: Session, instance: Instance, report: TaskReport,
+           detail: dict[str, object]) -> None:  # fmt: skip
+    if instance.status == "MIGRATING" and report.role == "target" and not detail.get("ready"):
+        detail.update(ready=True, netdevs=dict(report.netdevs), target_waiting=None,
+                      source_waiting=None)
+        instance.task_detail = detail
+        bump_hosts(session, instance.host_id)  # the source may go on
+
+
+def _aborted(session: Session, instance: Instance, report: TaskReport,
+             detail: dict[str, object]) -> bool:  # fmt: skip
+    """The source stopped before acting, as an operator asked: back as it was."""
+    if report.role != "source" or not detail.get("abort"):
+        return False
+    if instance.status == "MIGRATING":
+        roll_back(session, instance, "aborted by an operator")
+    else:
+        end_task(instance, _AFTER[instance.status][1],
+                 f"{_KIND[instance.status]} aborted by an operator")
         bump_hosts(session, instance.host_id)
-        return True
-    elif report.status == "failed":
-        return _failed(session, instance, report, detail)
-    instance.task_detail = detail
-    return False
+    return True
 
 
 def _failed(session: Session, instance: Instance, report: TaskReport,

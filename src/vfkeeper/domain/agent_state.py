@@ -75,7 +75,7 @@ class TaskReport(_Frozen):
     task_id: str
     instance_id: str
     role: Literal["source", "target"]
-    status: Literal["waiting", "ready", "done", "arrived", "failed"]
+    status: Literal["waiting", "ready", "done", "arrived", "failed", "aborted"]
     detail: str | None = None
     """What it waits for, or why it failed."""
     netdevs: dict[str, str] = Field(default_factory=dict)

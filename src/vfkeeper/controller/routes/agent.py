@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from vfkeeper.controller import agent_state
+from vfkeeper.controller import agent_state, task_reports
 from vfkeeper.controller.auth import require_host_access
 from vfkeeper.controller.context import Context
 from vfkeeper.domain.agent_state import ActualState
@@ -19,8 +19,15 @@ def router(ctx: Context) -> APIRouter:
            dependencies=[require_host_access(ctx.auth, "report the actual state", write=True)])
     def put_actual_state(name: str, state: ActualState) -> dict[str, Any]:
         """Per port: phase, status (BUILD/ACTIVE/DOWN/ERROR), last error, what the host shows;
-        plus devices held by unknown domains (never handed out), vanished and releasing ones."""
+        plus devices held by unknown domains (never handed out), vanished and releasing ones;
+        plus how far the host got with its part of instances' lifecycle tasks."""
         with ctx.db.write() as s:
-            return agent_state.store_actual(s, name, state, ctx.clock())
+            stored = agent_state.store_actual(s, name, state, ctx.clock())
+        # Its own transaction, which locks the instance, its ports, then its hosts in id order
+        # like every write touching two hosts (none holds a host's lock while it waits for
+        # another row, so none can deadlock with a claim or a delete).
+        with ctx.db.write() as s:
+            stored["tasks_ended"] = task_reports.apply_reports(s, name, state.tasks)
+        return stored
 
     return r

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from vfkeeper.controller import agent_state, hosts
@@ -16,6 +16,8 @@ from vfkeeper.store.models import Host
 
 
 class HostPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field must not pass unnoticed
+
     enabled: bool | None = None
     disabled_reason: str | None = Field(default=None, max_length=1024)
 

@@ -25,11 +25,14 @@ def router(ctx: Context) -> APIRouter:
         ``ACTIVE`` where it was with ``last_error``."""
         return lifecycle.migrate(ctx, instance_id, body)
 
-    @r.post("/{instance_id}/migrate/abort", dependencies=[move])
-    def abort_migration(instance_id: str) -> dict[str, Any]:
-        """Give up a migration whose destination is not ready yet (409 once it is)."""
+    @r.post("/{instance_id}/abort", status_code=202, dependencies=[move])
+    def abort(instance_id: str) -> dict[str, Any]:
+        """Give up the running task (migrate, suspend, resume): it stops wherever the source's
+        agent has not acted yet, and the instance is back as it was, with ``last_error``
+        saying so (a migration whose destination is not ready ends at once). 409 when no task
+        runs."""
         with ctx.db.write() as s:
-            lifecycle.abort_migration(s, instance_id)
+            lifecycle.abort(s, instance_id)
             return instances.instance_view(s, instances.find_instance(s, instance_id))
 
     @r.post("/{instance_id}/suspend", status_code=202, dependencies=[move])
