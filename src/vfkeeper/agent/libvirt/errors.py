@@ -84,27 +84,48 @@ class DeviceNotFoundError(DomainOpsError):
         )
 
 
-HOSTDEV_BLOCKS_WORDING = ("Requested operation is not valid: cannot migrate a domain with "
-                          "<hostdev mode='subsystem' type='pci'>")
-"""What libvirtd 9.0 answers a migration or a (managed) save of a domain holding a PCI hostdev
-(a save is a migration to a file). ``tests/vm/test_libvirt_lifecycle.py`` checks it."""
+VFIO_BLOCKER_WORDING = "{address}: VFIO migration is not supported in kernel"
+"""QEMU's migration blocker for a VFIO device whose kernel driver (plain ``vfio-pci``) cannot
+migrate its state, one per device, as QEMU 10.0 words it (seen in the VM tier; QEMU 7.2,
+Debian 12's own, says "VFIO device doesn't support migration", without the address)."""
+
+HOSTDEV_BLOCKS_WORDING = "Requested operation is not valid: cannot migrate domain: {blockers}"
+"""What libvirtd 9.0 answers a migration, a save or a managed save of a running domain that holds
+a PCI function (``VIR_ERR_OPERATION_INVALID``, 55): it asks QEMU for its migration blockers and
+joins them with "; ". Seen in the VM tier (libvirtd 9.0, QEMU 10.0, igb VFs on vfio-pci):
+``…cannot migrate domain: 0000:01:10.0: VFIO migration is not supported in kernel; 0000:01:10.2:
+VFIO migration is not supported in kernel``. For a QEMU that cannot report blockers, libvirt
+checks the hostdevs itself and answers ``Operation not supported: cannot migrate a domain with
+<interface type='hostdev'>`` (``VIR_ERR_OPERATION_UNSUPPORTED``, 84); the real adapter maps both."""
+
+OPERATION_INVALID = 55
+"""``VIR_ERR_OPERATION_INVALID``."""
+
+
+def hostdev_blocks_message(addresses: tuple[str, ...]) -> str:
+    """libvirtd 9.0's refusal to move a domain holding these PCI functions, as QEMU 10 words it."""
+    return HOSTDEV_BLOCKS_WORDING.format(
+        blockers="; ".join(VFIO_BLOCKER_WORDING.format(address=a) for a in addresses))
 
 
 class HostdevBlocksError(DomainOpsError):
     """libvirt cannot migrate or save a domain while it holds a PCI function (``<hostdev>``
-    or ``<interface type='hostdev'>``): QEMU cannot carry a device's state across."""
+    or ``<interface type='hostdev'>``): QEMU cannot carry a device's state across.
+    ``devices``: the PCI addresses the refusal names (QEMU 7.2's and libvirt's own wording name
+    none); ``code``: libvirt's error code."""
 
     def __init__(self, operation: str, domain: str, devices: tuple[str, ...] = (),
-                 message: str = HOSTDEV_BLOCKS_WORDING) -> None:  # fmt: skip
+                 message: str | None = None, *, code: int = OPERATION_INVALID) -> None:  # fmt: skip
         self.operation = operation
         self.domain = domain
         self.devices = devices
-        self.libvirt_message = message
+        self.code = code
+        self.libvirt_message = message if message is not None else hostdev_blocks_message(devices)
         held = f" (it holds {', '.join(devices)})" if devices else ""
         super().__init__(
             f"libvirt cannot {operation} domain {domain!r} while it holds PCI passthrough "
-            f"devices{held} (libvirt: {message}); hot-unplug them first, as vfkeeper's "
-            "migrate and suspend do")
+            f"devices{held} (libvirt: {self.libvirt_message}); hot-unplug them first, as "
+            "vfkeeper's migrate and suspend do")
 
 
 class LibvirtCallError(DomainOpsError):

@@ -10,7 +10,12 @@ the same sequence against both):
   device … is in use by driver QEMU, domain …"), and starting a domain whose configuration
   holds such a function;
 * a second device with the same alias in one definition (``DuplicateAliasError``);
-* detaching a device the definition does not hold (``DeviceNotFoundError``).
+* detaching a device the definition does not hold (``DeviceNotFoundError``);
+* migrating or saving a domain that is not running, or that holds a PCI function
+  (``HostdevBlocksError``, QEMU's migration blockers as libvirt passes them on); migrating to a
+  URI libvirt's client library calls local (no server and no ``socket=``: error 8, before any
+  other check), to a URI nothing in ``fabric`` answers (error 38), to a libvirtd with this one's
+  host UUID (error 1), or where a domain of that name runs or has another UUID (55, 9).
 
 What libvirt does to the host, modelled so tests can watch it: a ``managed='yes'`` PCI device
 attached live is rebound to ``vfio-pci`` (``drivers``) and given back to its driver when it
@@ -31,9 +36,11 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from vfkeeper.agent.libvirt.devices import parse_devices
 from vfkeeper.agent.libvirt.errors import (
+    OPERATION_INVALID,
     DeviceInUseError,
     DeviceNotFoundError,
     DomainNotFoundError,
@@ -105,6 +112,8 @@ class FakeDomainOps:
         """URI → the fake libvirt there: where :meth:`migrate` can send domains (this one
         joins it under ``uri``)."""
         self.fabric[uri] = self
+        self.host_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, uri))
+        """libvirtd's host UUID: a migration whose destination has the same is refused."""
         self.domains: dict[str, FakeDomain] = {}
         self.drivers: dict[str, str] = {}
         """PCI address → driver, for functions libvirt rebound (``vfio-pci``)."""
@@ -147,7 +156,7 @@ class FakeDomainOps:
         """Boot from the persistent definition, or restore the managed save image."""
         dom = self._get(domain)
         if dom.state.active:
-            raise LibvirtCallError("start", domain, 55,
+            raise LibvirtCallError("start", domain, OPERATION_INVALID,
                                    "Requested operation is not valid: domain is already running")
         devices = dom.saved_live if dom.managed_save else dom.config
         for device in devices:
@@ -171,8 +180,8 @@ class FakeDomainOps:
                 f"<devices>{body}</devices></domain>")
 
     def check_movable(self, domain: str, operation: str) -> None:
-        """What libvirt checks before a migration or a save: a running domain holding no PCI
-        function."""
+        """What libvirtd checks before a migration or a save: a running domain whose QEMU has
+        no migration blocker (one per PCI function it holds)."""
         dom = self._get(domain)
         if not dom.state.active:
             raise DomainNotRunningError(dom.name, operation)
@@ -189,21 +198,27 @@ class FakeDomainOps:
 
     def migrate(self, domain: str, dest_uri: str, *, dest_xml: str | None = None,
                 persist_xml: str | None = None) -> None:
-        self.check_movable(domain, "migrate")
+        """libvirt's checks in libvirt's order: the client library's "same host" look at the
+        URI, the domain running without a migration blocker, the connection to the destination,
+        the destination's host UUID, a domain of that name there."""
         dom = self._get(domain)
+        if _names_this_host(dest_uri):
+            raise LibvirtCallError("migrate", domain, _INVALID_ARG,
+                                   "Attempt to migrate guest to the same host")
+        self.check_movable(domain, "migrate")
         peer = self.fabric.get(dest_uri)
         if peer is None:
-            raise LibvirtCallError("migrate", domain, 38,
-                                   f"unable to connect to server at '{dest_uri}': Connection "
-                                   "refused")
-        if peer is self:
-            raise LibvirtCallError("migrate", domain, 55,
-                                   "Requested operation is not valid: Attempt to migrate guest "
-                                   f"to the same host {dom.uuid}")
+            raise LibvirtCallError("migrate", domain, _SYSTEM_ERROR, _unreachable(dest_uri))
+        if peer.host_uuid == self.host_uuid:
+            raise LibvirtCallError("migrate", domain, _INTERNAL_ERROR, "internal error: Attempt "
+                                   f"to migrate guest to the same host {self.host_uuid}")
         there = peer.domains.get(domain)
+        if there is not None and there.uuid != dom.uuid:
+            raise LibvirtCallError("migrate", domain, _OPERATION_FAILED, "operation failed: "
+                                   f"domain '{domain}' already exists with uuid {there.uuid}")
         if there is not None and there.state.active:
-            raise LibvirtCallError("migrate", domain, 55, "Requested operation is not valid: "
-                                   f"domain '{domain}' is already active")
+            raise LibvirtCallError("migrate", domain, OPERATION_INVALID, "Requested operation "
+                                   f"is not valid: domain '{domain}' is already active")
         live = list(parse_devices(dest_xml)) if dest_xml else list(dom.live)
         config = list(parse_devices(persist_xml)) if persist_xml else list(dom.config)
         moved = FakeDomain(dom.name, dom.uuid, DomainState.RUNNING, config, [],
@@ -378,3 +393,30 @@ def _check_net_config(device: DomainDevice, operation: str, domain: str) -> None
             operation, domain, _CONFIG_UNSUPPORTED,
             "unsupported configuration: direct setting of the vlan tag is not allowed for "
             f"hostdev devices using {device.virtualport} mode")
+
+
+_INTERNAL_ERROR, _INVALID_ARG, _OPERATION_FAILED, _SYSTEM_ERROR = 1, 8, 9, 38
+"""``VIR_ERR_INTERNAL_ERROR``, ``VIR_ERR_INVALID_ARG``, ``VIR_ERR_OPERATION_FAILED``,
+``VIR_ERR_SYSTEM_ERROR``."""
+
+
+def _names_this_host(uri: str) -> bool:
+    """libvirt's client library (``virDomainMigrateCheckNotLocal``) refuses a peer-to-peer
+    destination URI without a server, unless it names a socket, or whose server starts with
+    ``localhost``, before it asks the daemon anything."""
+    parts = urlsplit(uri)
+    server = parts.hostname
+    if server is None:
+        return "socket" not in parse_qs(parts.query)
+    return server.startswith("localhost")
+
+
+def _unreachable(uri: str) -> str:
+    """libvirt's error when nothing listens at the destination (tcp/tls and unix transports)."""
+    parts = urlsplit(uri)
+    socket = parse_qs(parts.query).get("socket")
+    if socket:
+        return f"Failed to connect socket to '{socket[0]}': No such file or directory"
+    transport = parts.scheme.partition("+")[2] or "tls"
+    port = parts.port or (16509 if transport == "tcp" else 16514)
+    return f"unable to connect to server at '{parts.hostname}:{port}': Connection refused"

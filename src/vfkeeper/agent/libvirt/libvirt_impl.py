@@ -1,9 +1,9 @@
 """``DomainOps`` on the libvirt Python binding (``libvirt-python``).
 
 Every libvirt error is turned into a typed :mod:`~vfkeeper.agent.libvirt.errors` error by its
-code and message (libvirt 9.0's wording, checked against libvirtd in the VM tier:
-``tests/vm/test_libvirt_hotplug.py``). The binding is imported when the object is built, so
-the rest of the agent imports without it.
+code and message (libvirt 9.0's wording, checked against libvirtd in the VM tier for hot-plug,
+migration and managed save: ``tests/vm/test_libvirt_hotplug.py``). The binding is imported when
+the object is built, so the rest of the agent imports without it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from vfkeeper.agent.libvirt.errors import (
 from vfkeeper.agent.libvirt.protocol import Domain, DomainDevice, DomainDevices, DomainState
 
 _IN_USE = re.compile(r"PCI device (\S+) is in use by driver \S+, domain (\S+)")
+_PCI_ADDRESS = re.compile(r"\b([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\b")
+_HOSTDEV_REFUSED = ("cannot migrate a domain with <interface type='hostdev'>",
+                    "cannot migrate a domain with <hostdev mode='subsystem' type='pci'>")
 _NOT_FOUND = ("no device found", "not found", "no device matching", "device not present")
 
 
@@ -169,10 +172,21 @@ class LibvirtDomainOps:
 
     def _move_error(self, exc: Any, operation: str, domain: str) -> DomainOpsError:
         """A migration's or a save's error: libvirt's refusal of a domain holding a PCI
-        hostdev is typed (the agent unplugs those first)."""
+        function is typed (the agent unplugs those first). libvirtd 9.0 passes on QEMU's
+        migration blockers (``cannot migrate domain: <address>: VFIO migration is not supported
+        in kernel``, code 55); with a QEMU that reports none it checks the hostdevs itself
+        (``cannot migrate a domain with <interface type='hostdev'>``, code 84)."""
+        lv = self._lv
+        code = int(exc.get_error_code() or 0)
         message = str(exc.get_error_message() or exc)
-        if "cannot migrate a domain with <hostdev" in message.lower():
-            return HostdevBlocksError(operation, domain, (), message)
+        lowered = message.lower()
+        blockers = code == lv.VIR_ERR_OPERATION_INVALID and "cannot migrate domain:" in lowered \
+            and "vfio" in lowered
+        own_check = code == lv.VIR_ERR_OPERATION_UNSUPPORTED and any(
+            s in lowered for s in _HOSTDEV_REFUSED)
+        if blockers or own_check:
+            devices = tuple(dict.fromkeys(_PCI_ADDRESS.findall(message)))
+            return HostdevBlocksError(operation, domain, devices, message, code=code)
         return self._error(exc, operation, domain)
 
     def _error(self, exc: Any, operation: str, domain: str, *, xml: str = "",
