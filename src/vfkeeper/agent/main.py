@@ -86,8 +86,7 @@ class Agent:
 
     @property
     def migration_uri(self) -> str:
-        scheme = "fake" if self.config.fake_libvirt else "qemu+tcp"
-        return self.config.migration_uri or f"{scheme}://{self.hostname}/system"
+        return migration_uri(self.config, self.hostname)
 
     def heartbeat(self) -> None:
         self.client.heartbeat(self.migration_uri)
@@ -137,6 +136,13 @@ class Agent:
             stop.wait(max(0.05, wake))
 
 
+def migration_uri(config: AgentConfig, hostname: str) -> str:
+    """Where peers migrate domains to this host: ``--migration-uri``, else libvirt's TCP
+    transport on the host's name (the fake's own scheme for a simulated host)."""
+    scheme = "fake" if config.fake_libvirt else "qemu+tcp"
+    return config.migration_uri or f"{scheme}://{hostname}/system"
+
+
 def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None = None,
           domain_ops: DomainOps | None = None) -> Agent:  # fmt: skip
     """Build an agent; ``transport`` (httpx), ``linkops`` and ``domain_ops`` are for tests."""
@@ -167,8 +173,8 @@ def _domain_ops(config: AgentConfig, inventory: HostInventory, linkops: LinkOps)
         from vfkeeper.agent.simhost import SimulatedHypervisor, locator  # noqa: PLC0415
 
         where = locator(inventory)
-        uri = config.migration_uri or f"fake://{inventory.hostname}/system"
-        return SimulatedHypervisor(linkops, where.get, uri=uri)
+        return SimulatedHypervisor(linkops, where.get,
+                                   uri=migration_uri(config, inventory.hostname))
     from vfkeeper.agent.libvirt.libvirt_impl import LibvirtDomainOps  # noqa: PLC0415
 
     return LibvirtDomainOps(config.libvirt_uri)

@@ -80,12 +80,15 @@ class Observation:
     """PCI address → every definition holding it (macvtap resolved through its netdev)."""
 
     def domain_for(self, port: DesiredPort) -> DomainDevices | None:
+        return self.instance_domain(port.instance_id, port.instance_name)
+
+    def instance_domain(self, instance_id: str, name: str | None) -> DomainDevices | None:
         """The instance's domain: by UUID (the instance id, as Nova names domains), else by
         the instance's name."""
         for devices in self.domains.values():
-            if devices.domain.uuid == port.instance_id:
+            if devices.domain.uuid == instance_id:
                 return devices
-        return self.domains.get(port.instance_name or port.instance_id)
+        return self.domains.get(name or instance_id)
 
 
 def _address_of(device: DomainDevice, by_netdev: dict[str, str]) -> str | None:

@@ -30,13 +30,6 @@ from vfkeeper.agent.libvirt.protocol import DomainDevices, DomainOps
 from vfkeeper.domain.agent_state import TaskReport
 
 
-def _domain(task: DesiredTask, outcome: Outcome) -> DomainDevices | None:
-    for devices in outcome.observation.domains.values():
-        if devices.domain.uuid == task.instance_id:
-            return devices
-    return outcome.observation.domains.get(task.instance_name or task.instance_id)
-
-
 def _ports(task: DesiredTask, desired: DesiredState) -> list[DesiredPort]:
     return [p for p in desired.vfs if p.instance_id == task.instance_id]
 
@@ -99,7 +92,7 @@ class TaskRunner:
 
     def _one(self, task: DesiredTask, desired: DesiredState, outcome: Outcome,
              netdev: Mapping[str, str]) -> TaskReport:  # fmt: skip
-        devices = _domain(task, outcome)
+        devices = outcome.observation.instance_domain(task.instance_id, task.instance_name)
         if task.role == "target":
             return self._target(task, desired, outcome, devices, netdev)
         return self._source(task, desired, outcome, devices)

@@ -81,8 +81,8 @@ def _numa_node(session: Session, instance_id: str, policy: str) -> int | None:
     return node
 
 
-def _only(result: NoValidHost, host: str) -> NoValidHost:
-    """The scheduler's explanation narrowed to the instance's host."""
+def narrowed(result: NoValidHost, host: str) -> NoValidHost:
+    """The scheduler's explanation narrowed to ``host`` (the one a request was pinned to)."""
     mine = tuple(r for r in result.rejections if r.host == host)
     return NoValidHost(mine or result.rejections, result.problem)
 
@@ -117,7 +117,7 @@ def _attempt(ctx: Context, instance_id: str, port_id: str, request_ids: dict[str
                 request, instance_numa_node=_numa_node(s, instance_id, target.numa_policy))
             result = ctx.scheduling.schedule(request, ctx.clock(), session=s)
             if not isinstance(result, Placement):
-                raise NoValidHostError(_only(result, target.host))
+                raise NoValidHostError(narrowed(result, target.host))
             scheduled = result
             done = claims.claim(s, plan, scheduled, ports, ctx.addresses)
         generation = done.generation  # committed
@@ -129,11 +129,7 @@ def _attempt(ctx: Context, instance_id: str, port_id: str, request_ids: dict[str
 def detach_port(session: Session, instance_id: str, port_id: str) -> None:
     """Release the port's device and unbind it (it keeps MAC/GUID); the instance stays."""
     port = find_port(session, port_id, lock=True)
-    instance = session.scalar(select(Instance).where(Instance.id == instance_id)
-                              .with_for_update())
-    if instance is None:
-        instances.find_instance(session, instance_id)  # raises the 404
-    assert instance is not None
+    instance = instances.lock_instance(session, instance_id)
     require_settled(instance_id, instance.status)
     if port.instance_id != instance_id:
         where = (f"it is attached to instance {port.instance_id}" if port.instance_id

@@ -140,6 +140,19 @@ def find_instance(session: Session, key: str) -> Instance:
     return instance
 
 
+def lock_instance(session: Session, instance_id: str) -> Instance:
+    """The instance, locked, after its ports. Every write that changes an instance's ports or
+    hosts takes its locks in this order — ports, instance, hosts (in id order) — so two of
+    them cannot deadlock (a delete takes ports then hosts)."""
+    session.execute(select(Port.id).where(Port.instance_id == instance_id).order_by(Port.id)
+                    .with_for_update())
+    instance = session.scalar(select(Instance).where(Instance.id == instance_id)
+                              .with_for_update().execution_options(populate_existing=True))
+    if instance is None:
+        raise NotFoundError("instance", instance_id, "list instances with GET /v1/instances")
+    return instance
+
+
 _HOST_NAME = select(Host.name).where(Host.id == bindparam("host"))
 _ALLOCATIONS = (select(Allocation.request_id, Allocation.port_id, Device.address,
                        Allocation.incoming)

@@ -36,15 +36,16 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller import claims, instances
 from vfkeeper.controller.context import Context
-from vfkeeper.controller.errors import ConflictError, InvalidInputError, NotFoundError
+from vfkeeper.controller.errors import ConflictError, InvalidInputError
 from vfkeeper.controller.hosts import agent_alive, get_host
-from vfkeeper.scheduler import InstanceRequest, NoValidHost, NoValidHostError, Placement
-from vfkeeper.store.models import Host, Instance, Port
+from vfkeeper.controller.hotplug import narrowed
+from vfkeeper.scheduler import InstanceRequest, NoValidHostError, Placement
+from vfkeeper.store.models import Allocation, Host, Instance, Port
 
 UNPLUGGED_FOR = ("MIGRATING", "SUSPENDING", "SUSPENDED", "RESUMING")
 """Statuses in which an instance's hostdev-type ports are unplugged (a migration's only once
@@ -67,19 +68,6 @@ class SuspendRequest(BaseModel):
         "cannot save a domain holding them); false: refuse instead, naming them.")
 
 
-def lock_instance(session: Session, instance_id: str) -> Instance:
-    """The instance, locked, after its ports. Every write that changes an instance's ports or
-    hosts takes its locks in this order — ports, instance, hosts (in id order) — so two of
-    them cannot deadlock (a delete takes ports then hosts)."""
-    session.execute(select(Port.id).where(Port.instance_id == instance_id).order_by(Port.id)
-                    .with_for_update())
-    instance = session.scalar(select(Instance).where(Instance.id == instance_id)
-                              .with_for_update().execution_options(populate_existing=True))
-    if instance is None:
-        raise NotFoundError("instance", instance_id, "list instances with GET /v1/instances")
-    return instance
-
-
 def require_status(instance: Instance, wanted: str, action: str) -> None:
     if instance.status != wanted:
         raise ConflictError(
@@ -95,6 +83,15 @@ def start_task(instance: Instance, status: str, target_host_id: int | None = Non
     instance.target_host_id = target_host_id
     instance.task_detail = {"ready": False}
     instance.last_error = None
+
+
+def roll_back(session: Session, instance: Instance, error: str) -> None:
+    """End a migration where it started: free the reservation; the source plugs back in."""
+    target = instance.target_host_id
+    session.execute(delete(Allocation).where(Allocation.instance_id == instance.id,
+                                             Allocation.incoming.is_(True)))
+    end_task(instance, "ACTIVE", f"migration failed: {error}")
+    claims.bump_hosts(session, instance.host_id, target)
 
 
 def end_task(instance: Instance, status: str, error: str | None = None) -> None:
@@ -146,7 +143,7 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
     generation: int | None = None
     try:
         with ctx.db.write() as s:
-            instance = lock_instance(s, instance_id)
+            instance = instances.lock_instance(s, instance_id)
             require_status(instance, "ACTIVE", "migrate")
             host = _destination(ctx, s, instance, target)
             port_ids = sorted(s.scalars(select(Port.id).where(Port.instance_id == instance_id)))
@@ -161,7 +158,7 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
                                           host_hint=target, weigher=ctx.settings.weigher)
                 result = ctx.scheduling.schedule(request, ctx.clock(), session=s)
                 if not isinstance(result, Placement):
-                    raise NoValidHostError(_only(result, target))
+                    raise NoValidHostError(narrowed(result, target))
                 scheduled = result
                 plan = claims.BootPlan(instance_id, instance.name, instance.numa_policy, target,
                                        tuple(sriov), sriov, existing=True, incoming=True)
@@ -170,12 +167,6 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
     finally:
         if scheduled is not None:
             ctx.scheduling.settle(scheduled, generation)
-
-
-def _only(result: NoValidHost, host: str) -> NoValidHost:
-    """The scheduler's explanation narrowed to the destination."""
-    mine = tuple(r for r in result.rejections if r.host == host)
-    return NoValidHost(mine or result.rejections, result.problem)
 
 
 RUNNING = ("MIGRATING", "SUSPENDING", "RESUMING")
@@ -187,9 +178,7 @@ def abort(session: Session, instance_id: str) -> None:
     ``aborted`` if it had not migrated, saved or restored the domain yet (the instance is then
     back where it was, its ports plugged in), or ``done`` if it had (the task then ends as
     done: the abort came too late)."""
-    from vfkeeper.controller.task_reports import roll_back  # noqa: PLC0415 - import cycle
-
-    instance = lock_instance(session, instance_id)
+    instance = instances.lock_instance(session, instance_id)
     if instance.status not in RUNNING:
         raise ConflictError(
             f"instance {instance_id} is {instance.status}: no task is running to abort",
@@ -214,7 +203,7 @@ def _passthrough_ports(session: Session, instance_id: str) -> list[tuple[str, st
 
 
 def suspend(session: Session, instance_id: str, body: SuspendRequest) -> None:
-    instance = lock_instance(session, instance_id)
+    instance = instances.lock_instance(session, instance_id)
     require_status(instance, "ACTIVE", "suspend")
     held = _passthrough_ports(session, instance_id)
     if held and not body.detach_devices:
@@ -230,7 +219,7 @@ def suspend(session: Session, instance_id: str, body: SuspendRequest) -> None:
 
 
 def resume(session: Session, instance_id: str) -> None:
-    instance = lock_instance(session, instance_id)
+    instance = instances.lock_instance(session, instance_id)
     require_status(instance, "SUSPENDED", "resume")
     start_task(instance, "RESUMING")
     claims.bump_hosts(session, instance.host_id)

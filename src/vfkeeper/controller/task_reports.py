@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller.claims import bump_hosts
 from vfkeeper.controller.errors import NotFoundError
 from vfkeeper.controller.hosts import get_host
-from vfkeeper.controller.lifecycle import end_task, lock_instance
+from vfkeeper.controller.instances import lock_instance
+from vfkeeper.controller.lifecycle import end_task, roll_back
 from vfkeeper.domain.agent_state import TaskReport
 from vfkeeper.store.models import Allocation, Instance, Port
 
@@ -111,15 +112,6 @@ def _failed(session: Session, instance: Instance, report: TaskReport,
         return False
     roll_back(session, instance, error)
     return True
-
-
-def roll_back(session: Session, instance: Instance, error: str) -> None:
-    """End a migration where it started: free the reservation; the source plugs back in."""
-    target = instance.target_host_id
-    session.execute(delete(Allocation).where(Allocation.instance_id == instance.id,
-                                             Allocation.incoming.is_(True)))
-    end_task(instance, "ACTIVE", f"migration failed: {error}")
-    bump_hosts(session, instance.host_id, target)
 
 
 def finish_migration(session: Session, instance: Instance) -> None:
