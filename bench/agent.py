@@ -23,11 +23,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.desired import HostIndex
 from vfkeeper.agent.executor import Reconciler
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
+from vfkeeper.domain.desired_state import DesiredPort, DesiredState
 from vfkeeper.domain.inventory import Device, HostInventory, Netdev
 from vfkeeper.domain.vif import render_test_domain
 

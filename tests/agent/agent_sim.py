@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.desired import HostIndex
 from vfkeeper.agent.executor import Reconciler, StepHook
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
+from vfkeeper.domain.desired_state import DesiredPort, DesiredState
 from vfkeeper.domain.inventory import Device, HostInventory, Netdev
 from vfkeeper.domain.vif import render_test_domain
 
@@ -92,7 +93,8 @@ class SimHost:
 def port(instance_id: str, vf: int, **kw: Any) -> DesiredPort:
     values: dict[str, Any] = {
         "port_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()),
-        "instance_id": instance_id, "address": vf_addr(vf), "parent_pf": PF_ADDR,
+        "instance_id": instance_id, "instance_name": instance_id,
+        "address": vf_addr(vf), "parent_pf": PF_ADDR,
         "vf_index": vf, "vnic_type": "direct", "vif_type": "hw_veb",
         "mac": f"02:76:66:00:00:{vf + 1:02x}", "vlan": 100 + vf, "trusted": False,
         "spoofchk": True, "link_state": "auto",

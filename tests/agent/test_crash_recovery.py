@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from agent_sim import PF_NETDEV, SimHost, desired, port
 
-from vfkeeper.agent.desired import DesiredState, wanted_config
+from vfkeeper.agent.desired import wanted_config
 from vfkeeper.agent.executor import SimulatedCrash
 from vfkeeper.agent.linkops.protocol import VfState
 from vfkeeper.agent.reconcile import Step
+from vfkeeper.domain.desired_state import DesiredState
 
 
 def _scenario(host: SimHost) -> DesiredState:

@@ -68,7 +68,8 @@ def test_boot_attach_report_and_release(app: FastAPI, admin: httpx.Client, agent
     view = admin.get(f"/v1/ports/{port_id}").json()
     assert view["status"] == "ACTIVE"
     assert view["actual"]["phase"] == "attached" and view["actual"]["vlan"] == 42
-    assert view["desired"]["vlan"] == "42" and view["actual"]["mac"] == view["mac"]
+    assert view["desired"]["vlan"] == view["actual"]["vlan"] == 42  # both integers
+    assert view["actual"]["mac"] == view["mac"]
     [dom] = agent.domain_ops.list_domains()
     assert dom.uuid == instance_id
     shown = _cli(app, asgi_transport, "port", "show", port_id)

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from vfkeeper.agent.desired import DesiredPort, HostIndex, bound_vif
+from vfkeeper.agent.desired import HostIndex, bound_vif
+from vfkeeper.domain.desired_state import DesiredPort
 from vfkeeper.domain.vif import BoundVif, VifType, render_interface
 
 PROFILE = "vm-fex-tenant"

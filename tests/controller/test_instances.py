@@ -55,7 +55,7 @@ def test_boot_claims_a_vf_and_binds_the_port(cluster: httpx.Client) -> None:
     state = cluster.get(f"/v1/hosts/{inst['host']}/desired-state").json()
     assert state["generation"] == before[inst["host"]] + 1
     assert [(v["address"], v["mac"], v["vlan"]) for v in state["vfs"]] == [
-        (profile["pci_slot"], port["mac"], "100")]
+        (profile["pci_slot"], port["mac"], 100)]
 
 
 def test_delete_releases_everything_and_the_port_keeps_its_mac(cluster: httpx.Client) -> None:
@@ -151,3 +151,43 @@ def test_type_pci_devices_with_a_physnet_are_pooled_but_never_scheduled(
     assert resp.status_code == 201, resp.text
     devices = {a["device"] for a in api.get("/v1/allocations").json()}
     assert "0000:5e:00.0" not in devices
+
+
+def _report(api: httpx.Client, host: str, port_id: str, address: str, status: str) -> None:
+    generation = api.get(f"/v1/hosts/{host}/desired-state").json()["generation"]
+    error = "program failed: the driver refused the MAC" if status == "ERROR" else None
+    resp = api.put(f"/v1/hosts/{host}/actual-state", json={
+        "host": host, "desired_generation": generation,
+        "ports": [{"port_id": port_id, "address": address, "phase": "recorded",
+                   "status": status, "last_error": error}]})
+    assert resp.is_success, resp.text
+
+
+def test_an_instance_with_a_port_in_error_is_shown_error_not_active(
+        cluster: httpx.Client) -> None:
+    port_id = _port(cluster)
+    inst = _boot(cluster, [port_id]).json()
+    assert inst["status"] == "ACTIVE"
+    device = inst["allocations"][0]["device"]
+    _report(cluster, inst["host"], port_id, device, "ERROR")
+    shown = cluster.get(f"/v1/instances/{inst['id']}").json()
+    assert shown["status"] == "ERROR"
+    assert [i["status"] for i in cluster.get("/v1/instances").json()] == ["ERROR"]
+    _report(cluster, inst["host"], port_id, device, "ACTIVE")  # the agent repaired it
+    assert cluster.get(f"/v1/instances/{inst['id']}").json()["status"] == "ACTIVE"
+
+
+def test_desired_vlan_is_an_integer_also_for_claims_stored_before_it_was(
+        cluster: httpx.Client, app: Any) -> None:
+    from sqlalchemy import select
+
+    from vfkeeper.store.models import Allocation
+
+    port_id = _port(cluster)
+    inst = _boot(cluster, [port_id]).json()
+    with app.state.ctx.db.write() as s:  # as a claim of schema 0005 stored it
+        allocation = s.scalar(select(Allocation))
+        allocation.desired = {**allocation.desired, "vlan": "100"}
+    state = cluster.get(f"/v1/hosts/{inst['host']}/desired-state").json()
+    assert [v["vlan"] for v in state["vfs"]] == [100]
+    assert cluster.get(f"/v1/ports/{port_id}").json()["desired"]["vlan"] == 100

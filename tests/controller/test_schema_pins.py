@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from vfkeeper.controller.app import create_app
-from vfkeeper.controller.routes.reads import DesiredState
 from vfkeeper.controller.settings import ControllerSettings
+from vfkeeper.domain.desired_state import DesiredState
 
 HERE = Path(__file__).parent
 REGEN = "VFKEEPER_REGEN_GOLDEN"
@@ -48,3 +48,20 @@ def test_the_openapi_document_is_pinned(tmp_path: Path) -> None:
 def test_the_desired_state_document_is_pinned() -> None:
     _check(DesiredState.model_json_schema(), HERE / "desired_state.golden.json",
            "desired-state document agents read (GET /v1/hosts/{name}/desired-state)")
+
+
+def test_the_controller_and_the_agent_share_the_one_desired_state_model(tmp_path: Path) -> None:
+    """The document has one model in the domain core: the route serves it and the agent's
+    client validates with it, so the golden file above pins both sides."""
+    from vfkeeper.agent import controller_client
+
+    app = create_app(ControllerSettings(db_url=f"sqlite:///{tmp_path / 'pin.sqlite'}"))
+    document = app.openapi()
+    app.state.ctx.db.dispose()
+    served = document["paths"]["/v1/hosts/{name}/desired-state"]["get"]["responses"]["200"]
+    assert served["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/DesiredState"}
+    component = document["components"]["schemas"]["DesiredState"]
+    assert component["description"] == DesiredState.model_json_schema()["description"]
+    assert set(component["properties"]) == set(DesiredState.model_fields)
+    assert controller_client.DesiredState is DesiredState

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vfkeeper.agent.desired import DesiredPort, DesiredState
 from vfkeeper.agent.libvirt import DomainNotFoundError, DomainState
 from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
 from vfkeeper.demo.hypervisor import HypervisorOnTestDriver, own_test_driver_uri
+from vfkeeper.domain.desired_state import DesiredPort, DesiredState
 from vfkeeper.domain.vif import BoundVif, render_interface
 
 pytest.importorskip("libvirt", reason="the libvirt Python binding is not installed")

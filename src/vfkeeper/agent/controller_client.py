@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
-from vfkeeper.agent.desired import DesiredState
 from vfkeeper.agent.errors import AgentError
 from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.desired_state import DesiredState
 from vfkeeper.domain.inventory import HostInventory
 
 
@@ -33,6 +34,21 @@ class ControllerRejectedError(ControllerError):
         self.message = message
         super().__init__(f"the controller refused {method} {path}: HTTP {status} {code}: "
                          f"{message}")
+
+
+class DesiredStateMismatchError(ControllerError):
+    """The controller's desired-state document does not fit this agent's model: the two are of
+    different releases (docs/operations.md § Upgrades)."""
+
+    def __init__(self, host: str, exc: ValidationError) -> None:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors()[:5])
+        self.problems = problems
+        super().__init__(
+            f"the controller's desired state for host {host} does not fit this agent "
+            f"({problems}); the controller and this agent are of different vfkeeper releases: "
+            "upgrade this agent to the controller's release. Until then the agent changes "
+            "nothing on the host (running VMs keep their devices).")
 
 
 class ControllerClient:
@@ -71,8 +87,11 @@ class ControllerClient:
         self._call("POST", f"/v1/hosts/{self.host}/heartbeat", body)
 
     def desired_state(self) -> DesiredState:
-        return DesiredState.model_validate(
-            self._call("GET", f"/v1/hosts/{self.host}/desired-state"))
+        document = self._call("GET", f"/v1/hosts/{self.host}/desired-state")
+        try:
+            return DesiredState.model_validate(document)
+        except ValidationError as exc:
+            raise DesiredStateMismatchError(self.host, exc) from exc
 
     def put_actual_state(self, state: ActualState) -> None:
         self._call("PUT", f"/v1/hosts/{self.host}/actual-state", state.model_dump(mode="json"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.desired import HostIndex
 from vfkeeper.agent.errors import AgentError
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
@@ -31,6 +31,7 @@ from vfkeeper.domain.agent_state import (
     ReleasingDevice,
     VanishedDevice,
 )
+from vfkeeper.domain.desired_state import DesiredPort, DesiredState
 from vfkeeper.domain.errors import DomainError
 
 StepHook = Callable[[Step], None]

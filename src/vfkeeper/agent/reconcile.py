@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from vfkeeper.agent.desired import ALIAS_PREFIX, DesiredPort, HostIndex, wanted_config
+from vfkeeper.agent.desired import HostIndex, wanted_config
 from vfkeeper.agent.journal import PortRecord
 from vfkeeper.agent.libvirt.protocol import DomainDevice, DomainDevices, DomainOps
 from vfkeeper.agent.linkops.errors import LinkOpsError
@@ -31,6 +31,7 @@ from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr, VfConfig, VfState
 from vfkeeper.agent.linkops.snapshot import VfSnapshot
 from vfkeeper.agent.linkops.snapshot import _differs as differs  # one rule for "differs"
 from vfkeeper.agent.linkops.snapshot import _recorded as recorded  # and for "original value"
+from vfkeeper.domain.desired_state import ALIAS_PREFIX, DesiredPort
 
 
 class StepKind(StrEnum):

@@ -7,9 +7,9 @@ trees built by ``vfkeeper simulate``. The code paths above them are the real age
 
 from __future__ import annotations
 
-from vfkeeper.agent.desired import DesiredState
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.linkops.fake import DRIVERS, FakeLinkOps, FakePf
+from vfkeeper.domain.desired_state import DesiredState
 from vfkeeper.domain.inventory import HostInventory
 from vfkeeper.domain.vif import render_test_domain
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from vfkeeper.agent.desired import ALIAS_PREFIX, DesiredPort, DesiredState, DesiredTask
 from vfkeeper.agent.executor import Outcome
 from vfkeeper.agent.libvirt.errors import DomainOpsError
 from vfkeeper.agent.libvirt.protocol import DomainDevices, DomainOps
 from vfkeeper.domain.agent_state import TaskReport
+from vfkeeper.domain.desired_state import ALIAS_PREFIX, DesiredPort, DesiredState, DesiredTask
 
 
 def _ports(task: DesiredTask, desired: DesiredState) -> list[DesiredPort]:

@@ -37,6 +37,9 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.errors import ConflictError
 from vfkeeper.controller.views import DEVICE_COLUMNS, DeviceRow, device_groups
+from vfkeeper.domain.desired_state import ClaimedPort
+from vfkeeper.domain.lifecycle import InstanceStatus, PortStatus
+from vfkeeper.domain.vif import VifType, VnicType
 from vfkeeper.scheduler import Placement, PoolKey
 from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port, utcnow
 
@@ -106,7 +109,7 @@ _BIND_PORT = update(Port).where(Port.id == bindparam("port"))
 """Executed with the columns to set as parameters (and ``port``, the port's id)."""
 _BIND_NORMAL_PORTS = (update(Port).where(Port.id.in_(bindparam("ids", expanding=True)))
                       .values(instance_id=bindparam("instance"), host_id=bindparam("host"),
-                              status="BUILD"))
+                              status=PortStatus.BUILD))
 
 
 def lock_ports(session: Session, port_ids: Sequence[str]) -> dict[str, PortRow]:
@@ -172,7 +175,7 @@ def _bind(session: Session, port: PortRow, host_id: int, device: DeviceRow, *, r
     vif_type, vif_details = _vif(port, device)
     binding = {
         "mac": mac, "guid": guid, "vif_type": vif_type, "vif_details": vif_details,
-        "host_id": host_id, "status": "BUILD",
+        "host_id": host_id, "status": PortStatus.BUILD,
         "binding_profile": {
             "pci_slot": device.address,
             "pci_vendor_info": f"{device.vendor_id}:{device.product_id}",
@@ -182,16 +185,15 @@ def _bind(session: Session, port: PortRow, host_id: int, device: DeviceRow, *, r
             "request_id": request_id,
         },
     }
-    desired = {
-        "address": device.address, "parent_pf": device.parent_addr, "vf_index": device.vf_index,
-        "port_id": port.id, "vnic_type": port.vnic_type, "vif_type": vif_type,
-        "mac": mac, "guid": guid, "vlan": vif_details.get("vlan"),
-        "pkey": vif_details.get("pkey"), "trusted": port.trusted,
-        "spoofchk": port.port_security, "link_state": port.link_state,
-        "min_tx_rate_kbps": port.qos_min_kbps, "max_tx_rate_kbps": port.qos_max_kbps,
-        "mtu": port.mtu,
-    }
-    return binding, desired
+    desired = ClaimedPort(
+        address=device.address, parent_pf=device.parent_addr, vf_index=device.vf_index,
+        port_id=port.id, vnic_type=VnicType(port.vnic_type), vif_type=VifType(vif_type),
+        mac=mac, guid=guid,
+        vlan=port.segmentation_id if port.segmentation_type == "vlan" else None,
+        pkey=vif_details.get("pkey"), trusted=port.trusted, spoofchk=port.port_security,
+        link_state=port.link_state,
+        min_tx_rate_kbps=port.qos_min_kbps, max_tx_rate_kbps=port.qos_max_kbps, mtu=port.mtu)
+    return binding, desired.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,8 @@ def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping
     if not plan.existing:
         conn.execute(_INSERT_INSTANCE, {
             "id": plan.instance_id, "name": plan.name, "host_id": host.id,
-            "numa_policy": plan.numa_policy, "host_hint": plan.host_hint, "status": "ACTIVE",
-            "created_at": created})
+            "numa_policy": plan.numa_policy, "host_hint": plan.host_hint,
+            "status": InstanceStatus.ACTIVE, "created_at": created})
     by_request = {rid: pid for pid, rid in plan.request_ids.items()}
     devices, in_use = _families(conn, host.id, {a.pool.parent_pf for a in placement.allocations})
     allocations, bindings = [], {}
@@ -259,8 +261,8 @@ def _view(plan: BootPlan, host: str, allocations: list[dict[str, Any]], created:
     """The instance as :func:`vfkeeper.controller.instances.instance_view` shows it."""
     return {
         "id": plan.instance_id, "name": plan.name, "host": host,
-        "numa_policy": plan.numa_policy, "host_hint": plan.host_hint, "status": "ACTIVE",
-        "ports": sorted(plan.port_ids),
+        "numa_policy": plan.numa_policy, "host_hint": plan.host_hint,
+        "status": InstanceStatus.ACTIVE, "ports": sorted(plan.port_ids),
         "allocations": [{"request_id": a["request_id"], "port_id": a["port_id"],
                          "device": a["address"]} for a in allocations],
         "created_at": created, "task": None, "last_error": None,
@@ -307,7 +309,7 @@ def release(session: Session, instance_id: str, port_ids: Sequence[str] | None =
         port.vif_type = None
         port.vif_details = {}
         port.binding_profile = {}
-        port.status = "DOWN"
+        port.status = PortStatus.DOWN
     session.flush()
     if whole:
         session.delete(instance)

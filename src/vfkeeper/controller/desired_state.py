@@ -4,83 +4,21 @@ lifecycle tasks (:mod:`vfkeeper.controller.lifecycle`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from vfkeeper.controller.instances import TASK_KINDS
-from vfkeeper.controller.lifecycle import STAYS_PLUGGED, UNPLUGGED_FOR
+from vfkeeper.domain.desired_state import ClaimedPort, DesiredPort, DesiredState, DesiredTask
+from vfkeeper.domain.lifecycle import (
+    STAYS_PLUGGED,
+    UNPLUGGED_FOR,
+    InstanceStatus,
+    running_task,
+)
 from vfkeeper.store.models import Allocation, Host, Instance, Port
 
-
-class DesiredVf(BaseModel):
-    """One claimed device and the state its host's agent must program (``claims._bind``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    request_id: str
-    instance_id: str
-    instance_name: str
-    """The agent finds the instance's libvirt domain by UUID (the instance id), else by this."""
-    address: str
-    parent_pf: str | None
-    vf_index: int | None
-    port_id: str
-    vnic_type: str
-    vif_type: str | None
-    mac: str | None
-    guid: str | None
-    vlan: str | None
-    pkey: str | None
-    trusted: bool
-    spoofchk: bool
-    link_state: str
-    min_tx_rate_kbps: int | None
-    max_tx_rate_kbps: int | None
-    mtu: int | None
-    profileid: str | None = None
-    """The 802.1Qbh port profile (vif_type ``802.1qbh``)."""
-    incoming: bool = False
-    """Reserved here for a migrating instance: program the VF; the domain is on its way."""
-    unplugged: bool = False
-    """The port keeps its device but must be off the domain (the instance migrates away or is
-    suspended): detach it and restore the VF."""
-
-
-class DesiredTask(BaseModel):
-    """This host's part of an instance's lifecycle task (:mod:`vfkeeper.controller.lifecycle`).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    task_id: str
-    kind: Literal["migrate", "suspend", "resume"]
-    role: Literal["source", "target"]
-    instance_id: str
-    instance_name: str
-    peer_host: str | None = None
-    """A migration's other host."""
-    migration_uri: str | None = None
-    """The source's: where libvirt migrates the domain to."""
-    ready: bool = False
-    """The source's: the destination has programmed its VFs; unplug and migrate."""
-    abort: bool = False
-    """The source's: an operator aborted the task; stop unless it is done already."""
-    netdevs: dict[str, str] = {}
-    """The source's: port id → the destination VF's netdev a macvtap interface moves onto."""
-
-
-class DesiredState(BaseModel):
-    """What a host's agent must make true; ``generation`` grows with every change."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str
-    generation: int
-    vfs: list[DesiredVf]
-    tasks: list[DesiredTask] = []
+__all__ = ["DesiredState", "desired_state_of"]
 
 
 def _go(instance: Instance) -> bool:
@@ -88,15 +26,22 @@ def _go(instance: Instance) -> bool:
     detail = instance.task_detail or {}
     if detail.get("abort"):
         return False
-    return instance.status != "MIGRATING" or bool(detail.get("ready"))
+    return instance.status != InstanceStatus.MIGRATING or bool(detail.get("ready"))
 
 
-def _unplugged(instance: Instance, vnic_type: str, incoming: bool) -> bool:
-    if incoming or vnic_type == STAYS_PLUGGED or instance.status not in UNPLUGGED_FOR:
+def _unplugged(instance: Instance, claimed: ClaimedPort, incoming: bool) -> bool:
+    if (incoming or claimed.vnic_type is STAYS_PLUGGED
+            or instance.status not in UNPLUGGED_FOR):
         return False
-    if instance.status == "RESUMING":  # plugged in once the domain is restored
+    if instance.status == InstanceStatus.RESUMING:  # plugged in once the domain is restored
         return True
-    return instance.status == "SUSPENDED" or _go(instance)
+    return instance.status == InstanceStatus.SUSPENDED or _go(instance)
+
+
+def claimed_port(stored: dict[str, Any]) -> ClaimedPort:
+    """An allocation's stored ``desired`` document as the one model (rows written before
+    schema 0006 hold the VLAN as a string; the model reads it as the integer it is)."""
+    return ClaimedPort.model_validate(stored)
 
 
 def desired_state_of(session: Session, host: Host) -> DesiredState:
@@ -105,16 +50,18 @@ def desired_state_of(session: Session, host: Host) -> DesiredState:
         .join(Instance, Instance.id == Allocation.instance_id)
         .join(Port, Port.id == Allocation.port_id)
         .where(Allocation.host_id == host.id).order_by(Allocation.id))
-    vfs = [DesiredVf(request_id=a.request_id, instance_id=a.instance_id,
-                     instance_name=i.name, profileid=(details or {}).get("profileid"),
-                     incoming=a.incoming,
-                     unplugged=_unplugged(i, a.desired["vnic_type"], a.incoming), **a.desired)
-           for a, i, details in rows]
-    return DesiredState(host=host.name, generation=host.generation, vfs=vfs,
+    vfs = []
+    for a, i, details in rows:
+        claimed = claimed_port(a.desired)
+        vfs.append(DesiredPort(
+            **claimed.model_dump(), request_id=a.request_id, instance_id=a.instance_id,
+            instance_name=i.name, profileid=(details or {}).get("profileid"),
+            incoming=a.incoming, unplugged=_unplugged(i, claimed, a.incoming)))
+    return DesiredState(host=host.name, generation=host.generation, vfs=tuple(vfs),
                         tasks=_tasks(session, host))
 
 
-def _tasks(session: Session, host: Host) -> list[DesiredTask]:
+def _tasks(session: Session, host: Host) -> tuple[DesiredTask, ...]:
     source, target = aliased(Host), aliased(Host)
     rows = session.execute(
         select(Instance, source.name, target.name, target.migration_uri)
@@ -126,15 +73,17 @@ def _tasks(session: Session, host: Host) -> list[DesiredTask]:
     tasks = []
     for instance, source_name, target_name, uri in rows:
         detail: dict[str, Any] = instance.task_detail or {}
-        kind = TASK_KINDS[instance.status]
+        task = running_task(instance.status)
+        assert task is not None, f"instance {instance.id} has a task but is {instance.status}"
         if instance.host_id == host.id:
             tasks.append(DesiredTask(
-                task_id=instance.task_id, kind=kind, role="source", instance_id=instance.id,
-                instance_name=instance.name, peer_host=target_name, migration_uri=uri,
-                ready=_go(instance) and instance.status == "MIGRATING",
+                task_id=instance.task_id, kind=task.kind, role="source",
+                instance_id=instance.id, instance_name=instance.name, peer_host=target_name,
+                migration_uri=uri,
+                ready=_go(instance) and instance.status == InstanceStatus.MIGRATING,
                 abort=bool(detail.get("abort")), netdevs=detail.get("netdevs") or {}))
         else:
             tasks.append(DesiredTask(
-                task_id=instance.task_id, kind=kind, role="target", instance_id=instance.id,
-                instance_name=instance.name, peer_host=source_name))
-    return tasks
+                task_id=instance.task_id, kind=task.kind, role="target",
+                instance_id=instance.id, instance_name=instance.name, peer_host=source_name))
+    return tuple(tasks)

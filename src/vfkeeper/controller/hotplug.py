@@ -23,6 +23,7 @@ from vfkeeper.controller import claims, instances
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, NotFoundError
 from vfkeeper.controller.ports import find_port
+from vfkeeper.domain.lifecycle import InstanceStatus
 from vfkeeper.scheduler import NoValidHost, NoValidHostError, Placement
 from vfkeeper.store.models import Allocation, Device, Host, Instance
 
@@ -65,7 +66,7 @@ def _target(session: Session, instance_id: str) -> _Target:
 
 def require_settled(instance_id: str, status: str) -> None:
     """Ports are plugged and unplugged only while no lifecycle task runs on the instance."""
-    if status != "ACTIVE":
+    if status != InstanceStatus.ACTIVE:
         raise ConflictError(
             f"instance {instance_id} is {status}: ports are attached and detached only while it "
             "is ACTIVE; wait for its task to end (vfkeeper instance show), or resume it",

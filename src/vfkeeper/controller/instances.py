@@ -20,6 +20,7 @@ from vfkeeper.controller.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from vfkeeper.domain.lifecycle import running_task, shown_status
 from vfkeeper.scheduler import (
     InstanceRequest,
     NoValidHostError,
@@ -159,7 +160,8 @@ _ALLOCATIONS = (select(Allocation.request_id, Allocation.port_id, Device.address
                 .join(Device, Device.id == Allocation.device_id)
                 .where(Allocation.instance_id == bindparam("instance"))
                 .order_by(Allocation.incoming, Allocation.id))
-_PORTS = select(Port.id).where(Port.instance_id == bindparam("instance")).order_by(Port.id)
+_PORTS = (select(Port.id, Port.status).where(Port.instance_id == bindparam("instance"))
+          .order_by(Port.id))
 
 
 def instance_view(session: Session, instance: Instance) -> dict[str, Any]:
@@ -167,11 +169,12 @@ def instance_view(session: Session, instance: Instance) -> dict[str, Any]:
     host = (conn.execute(_HOST_NAME, {"host": instance.host_id}).scalar()
             if instance.host_id else None)  # not the Host row: it carries its inventory
     allocs = conn.execute(_ALLOCATIONS, {"instance": instance.id}).all()
-    ports = conn.execute(_PORTS, {"instance": instance.id}).scalars()
+    ports = conn.execute(_PORTS, {"instance": instance.id}).all()
     return {
         "id": instance.id, "name": instance.name, "host": host,
         "numa_policy": instance.numa_policy, "host_hint": instance.host_hint,
-        "status": instance.status, "ports": list(ports),
+        "status": shown_status(instance.status, (status for _, status in ports)),
+        "ports": [pid for pid, _ in ports],
         "allocations": [{"request_id": rid, "port_id": pid, "device": addr}
                         for rid, pid, addr, incoming in allocs if not incoming],
         "created_at": instance.created_at,
@@ -187,12 +190,11 @@ def task_view(session: Session, instance: Instance, incoming: list[tuple[str, st
         detail = instance.task_detail or {}
         target = (session.connection().execute(_HOST_NAME, {"host": instance.target_host_id})
                   .scalar() if instance.target_host_id else None)
-        task = {"id": instance.task_id, "kind": TASK_KINDS.get(instance.status),
+        running = running_task(instance.status)
+        task = {"id": instance.task_id, "kind": running.kind if running else None,
                 "target_host": target, "target_ready": bool(detail.get("ready")),
                 "incoming": [{"port_id": p, "device": a} for p, a in incoming],
                 "source_waiting_for": detail.get("source_waiting"),
                 "target_waiting_for": detail.get("target_waiting")}
     return {"task": task, "last_error": instance.last_error}
 
-
-TASK_KINDS = {"MIGRATING": "migrate", "SUSPENDING": "suspend", "RESUMING": "resume"}

@@ -44,14 +44,16 @@ from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, InvalidInputError
 from vfkeeper.controller.hosts import agent_alive, get_host
 from vfkeeper.controller.hotplug import narrowed
+from vfkeeper.domain.lifecycle import (
+    RUNNING,
+    STAYS_PLUGGED,
+    TASKS,
+    InstanceStatus,
+    TaskKind,
+    running_task,
+)
 from vfkeeper.scheduler import InstanceRequest, NoValidHostError, Placement
 from vfkeeper.store.models import Allocation, Host, Instance, Port
-
-UNPLUGGED_FOR = ("MIGRATING", "SUSPENDING", "SUSPENDED", "RESUMING")
-"""Statuses in which an instance's hostdev-type ports are unplugged (a migration's only once
-its destination is ready)."""
-STAYS_PLUGGED = "macvtap"
-"""The one vnic type libvirt can migrate and save: a macvtap interface is no PCI function."""
 
 
 class MigrateRequest(BaseModel):
@@ -68,17 +70,20 @@ class SuspendRequest(BaseModel):
         "cannot save a domain holding them); false: refuse instead, naming them.")
 
 
-def require_status(instance: Instance, wanted: str, action: str) -> None:
+def require_can_start(instance: Instance, kind: TaskKind) -> None:
+    """409 unless the instance is in the status task ``kind`` starts from."""
+    wanted = TASKS[kind].starts_from
     if instance.status != wanted:
         raise ConflictError(
-            f"cannot {action} instance {instance.id}: it is {instance.status}, and only "
+            f"cannot {kind} instance {instance.id}: it is {instance.status}, and only "
             f"{'an' if wanted[0] in 'AEIOU' else 'a'} {wanted} instance can be; see where it "
             f"stands with vfkeeper instance show {instance.id}",
             {"instance": instance.id, "status": instance.status})
 
 
-def start_task(instance: Instance, status: str, target_host_id: int | None = None) -> None:
-    instance.status = status
+def start_task(instance: Instance, kind: TaskKind, target_host_id: int | None = None) -> None:
+    require_can_start(instance, kind)
+    instance.status = TASKS[kind].running
     instance.task_id = str(uuid.uuid4())
     instance.target_host_id = target_host_id
     instance.task_detail = {"ready": False}
@@ -90,12 +95,16 @@ def roll_back(session: Session, instance: Instance, error: str) -> None:
     target = instance.target_host_id
     session.execute(delete(Allocation).where(Allocation.instance_id == instance.id,
                                              Allocation.incoming.is_(True)))
-    end_task(instance, "ACTIVE", f"migration failed: {error}")
+    end_task(instance, done=False, error=f"migration failed: {error}")
     claims.bump_hosts(session, instance.host_id, target)
 
 
-def end_task(instance: Instance, status: str, error: str | None = None) -> None:
-    instance.status = status
+def end_task(instance: Instance, *, done: bool, error: str | None = None) -> None:
+    """End the running task: the instance takes the status the task ends in (``done``) or
+    goes back where it started (failed or aborted, with ``error``)."""
+    task = running_task(instance.status)
+    assert task is not None, f"instance {instance.id} runs no task ({instance.status})"
+    instance.status = task.done if done else task.undone
     instance.task_id = None
     instance.target_host_id = None
     instance.task_detail = None
@@ -144,7 +153,7 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
     try:
         with ctx.db.write() as s:
             instance = instances.lock_instance(s, instance_id)
-            require_status(instance, "ACTIVE", "migrate")
+            require_can_start(instance, TaskKind.MIGRATE)
             host = _destination(ctx, s, instance, target)
             port_ids = sorted(s.scalars(select(Port.id).where(Port.instance_id == instance_id)))
             ports = claims.lock_ports(s, port_ids)
@@ -163,13 +172,10 @@ def _reserve(ctx: Context, instance_id: str, target: str, request_ids: dict[str,
                 plan = claims.BootPlan(instance_id, instance.name, instance.numa_policy, target,
                                        tuple(sriov), sriov, existing=True, incoming=True)
                 generation = claims.claim(s, plan, scheduled, ports, ctx.addresses).generation
-            start_task(instance, "MIGRATING", host.id)
+            start_task(instance, TaskKind.MIGRATE, host.id)
     finally:
         if scheduled is not None:
             ctx.scheduling.settle(scheduled, generation)
-
-
-RUNNING = ("MIGRATING", "SUSPENDING", "RESUMING")
 
 
 def abort(session: Session, instance_id: str) -> None:
@@ -184,7 +190,7 @@ def abort(session: Session, instance_id: str) -> None:
             f"instance {instance_id} is {instance.status}: no task is running to abort",
             {"instance": instance_id, "status": instance.status})
     detail = dict(instance.task_detail or {})
-    if instance.status == "MIGRATING" and not detail.get("ready"):
+    if instance.status == InstanceStatus.MIGRATING and not detail.get("ready"):
         roll_back(session, instance, "aborted by an operator")
         return
     detail["abort"] = True
@@ -204,7 +210,7 @@ def _passthrough_ports(session: Session, instance_id: str) -> list[tuple[str, st
 
 def suspend(session: Session, instance_id: str, body: SuspendRequest) -> None:
     instance = instances.lock_instance(session, instance_id)
-    require_status(instance, "ACTIVE", "suspend")
+    require_can_start(instance, TaskKind.SUSPEND)
     held = _passthrough_ports(session, instance_id)
     if held and not body.detach_devices:
         names = ", ".join(f"{pid} ({vnic})" for pid, vnic in held)
@@ -214,12 +220,11 @@ def suspend(session: Session, instance_id: str, body: SuspendRequest) -> None:
             "--no-detach) to unplug them across the save, or detach them first "
             "(vfkeeper instance detach-port)",
             {"instance": instance_id, "ports": [pid for pid, _ in held]})
-    start_task(instance, "SUSPENDING")
+    start_task(instance, TaskKind.SUSPEND)
     claims.bump_hosts(session, instance.host_id)
 
 
 def resume(session: Session, instance_id: str) -> None:
     instance = instances.lock_instance(session, instance_id)
-    require_status(instance, "SUSPENDED", "resume")
-    start_task(instance, "RESUMING")
+    start_task(instance, TaskKind.RESUME)
     claims.bump_hosts(session, instance.host_id)

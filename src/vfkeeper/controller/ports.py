@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.addresses import AddressPools
+from vfkeeper.controller.desired_state import claimed_port
 from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
 from vfkeeper.controller.networks import find_network
+from vfkeeper.domain.lifecycle import PortStatus
 from vfkeeper.store.models import Allocation, Host, Network, Port
 
 VnicType = Literal["normal", "direct", "macvtap", "direct-physical"]
@@ -73,7 +75,7 @@ def create_port(session: Session, body: PortCreate, addresses: AddressPools) -> 
         id=port_id, name=body.name, network_id=net.id, vnic_type=body.vnic_type,
         trusted=body.trusted, port_security=body.port_security,
         qos_min_kbps=body.qos.min_kbps, qos_max_kbps=body.qos.max_kbps,
-        link_state=body.link_state, vif_details={}, binding_profile={}, status="DOWN",
+        link_state=body.link_state, vif_details={}, binding_profile={}, status=PortStatus.DOWN,
     )
     if body.mac is not None:
         port.mac = addresses.mac(session, port_id, body.mac)
@@ -141,7 +143,8 @@ def states(session: Session, ports: list[Port]
     rows = session.execute(select(Allocation.port_id, Allocation.host_id, Allocation.desired)
                            .where(Allocation.port_id.in_(ids), Allocation.incoming.is_(False)))
     bound = {pid: (host_id, want) for pid, host_id, want in rows}
-    desired: dict[str, dict[str, Any]] = {pid: want for pid, (_, want) in bound.items()}
+    desired: dict[str, dict[str, Any]] = {
+        pid: claimed_port(want).model_dump(mode="json") for pid, (_, want) in bound.items()}
     actual = {row.port_id: actual_view(row) for row in
               session.scalars(select(PortActual).where(PortActual.port_id.in_(ids)))
               if _reported_for(row, bound.get(row.port_id))}

@@ -18,15 +18,8 @@ from vfkeeper.controller.hosts import get_host
 from vfkeeper.controller.instances import lock_instance
 from vfkeeper.controller.lifecycle import end_task, roll_back
 from vfkeeper.domain.agent_state import TaskReport
+from vfkeeper.domain.lifecycle import InstanceStatus, TaskKind, running_task
 from vfkeeper.store.models import Allocation, Instance, Port
-
-_KIND = {"SUSPENDING": "suspend", "RESUMING": "resume"}
-_AFTER = {
-    # status while running: (status when done, status when failed)
-    "MIGRATING": ("ACTIVE", "ACTIVE"),
-    "SUSPENDING": ("SUSPENDED", "ACTIVE"),
-    "RESUMING": ("ACTIVE", "SUSPENDED"),
-}
 
 
 def apply_reports(session: Session, host_name: str, reports: tuple[TaskReport, ...]
@@ -67,10 +60,10 @@ def _apply(session: Session, instance: Instance, report: TaskReport) -> bool:
     if report.status == "aborted":
         return _aborted(session, instance, report, detail)
     if report.status in ("done", "arrived"):
-        if instance.status == "MIGRATING":
+        if instance.status == InstanceStatus.MIGRATING:
             finish_migration(session, instance)
         elif report.status == "done":
-            end_task(instance, _AFTER[instance.status][0])
+            end_task(instance, done=True)
             bump_hosts(session, instance.host_id)
         return True
     return _failed(session, instance, report, detail)
@@ -78,7 +71,8 @@ def _apply(session: Session, instance: Instance, report: TaskReport) -> bool:
 
 def _ready(session: Session, instance: Instance, report: TaskReport,
            detail: dict[str, object]) -> None:  # fmt: skip
-    if instance.status == "MIGRATING" and report.role == "target" and not detail.get("ready"):
+    if (instance.status == InstanceStatus.MIGRATING and report.role == "target"
+            and not detail.get("ready")):
         detail.update(ready=True, netdevs=dict(report.netdevs), target_waiting=None,
                       source_waiting=None)
         instance.task_detail = detail
@@ -90,11 +84,13 @@ def _aborted(session: Session, instance: Instance, report: TaskReport,
     """The source stopped before acting, as an operator asked: back as it was."""
     if report.role != "source" or not detail.get("abort"):
         return False
-    if instance.status == "MIGRATING":
+    task = running_task(instance.status)
+    if task is None:
+        return False
+    if task.kind is TaskKind.MIGRATE:
         roll_back(session, instance, "aborted by an operator")
     else:
-        end_task(instance, _AFTER[instance.status][1],
-                 f"{_KIND[instance.status]} aborted by an operator")
+        end_task(instance, done=False, error=f"{task.kind} aborted by an operator")
         bump_hosts(session, instance.host_id)
     return True
 
@@ -102,8 +98,8 @@ def _aborted(session: Session, instance: Instance, report: TaskReport,
 def _failed(session: Session, instance: Instance, report: TaskReport,
             detail: dict[str, object]) -> bool:  # fmt: skip
     error = f"{report.role} host: {report.detail or 'failed'}"
-    if instance.status != "MIGRATING":
-        end_task(instance, _AFTER[instance.status][1], error)
+    if instance.status != InstanceStatus.MIGRATING:
+        end_task(instance, done=False, error=error)
         bump_hosts(session, instance.host_id)
         return True
     if report.role == "target" and detail.get("ready"):
@@ -134,5 +130,5 @@ def finish_migration(session: Session, instance: Instance) -> None:
     for port in ports.values():
         port.host_id = target
     instance.host_id = target
-    end_task(instance, "ACTIVE")
+    end_task(instance, done=True)
     bump_hosts(session, source, target)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from vfkeeper.agent.desired import DesiredState
 from vfkeeper.agent.libvirt.errors import LibvirtCallError
 from vfkeeper.agent.libvirt.fake import FakeDomainOps, VfLocator
 from vfkeeper.agent.libvirt.libvirt_impl import LibvirtDomainOps
 from vfkeeper.agent.libvirt.protocol import Domain, DomainDevice, DomainDevices
 from vfkeeper.agent.linkops.protocol import LinkOps
+from vfkeeper.domain.desired_state import DesiredState
 from vfkeeper.domain.vif import render_test_domain
 
 EMPTY_NODE = "<node/>\n"

@@ -7,10 +7,11 @@ from typing import Any
 
 from rich.table import Table
 
-from vfkeeper.agent.desired import DesiredPort, HostIndex, bound_vif
+from vfkeeper.agent.desired import HostIndex, bound_vif
 from vfkeeper.agent.linkops.protocol import VfAttr, VfState
 from vfkeeper.demo.agents import Fleet
 from vfkeeper.demo.session import DemoStepError, Session, table
+from vfkeeper.domain.desired_state import DesiredPort
 from vfkeeper.domain.vif import render_interface
 
 

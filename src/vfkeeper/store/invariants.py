@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vfkeeper.domain.lifecycle import InstanceStatus
 from vfkeeper.store.models import Allocation, Device, Instance, Port
 
 SRIOV_VNIC_TYPES = ("direct", "macvtap", "direct-physical")
@@ -28,7 +29,8 @@ def _incoming_problems(a: Allocation, port: Port | None, instance: Instance | No
     """A device reserved on a migration's destination: for a port of a migrating instance,
     on that migration's destination."""
     where = f"incoming allocation {a.id} (request {a.request_id})"
-    if instance is None or instance.status != "MIGRATING" or instance.target_host_id != a.host_id:
+    if (instance is None or instance.status != InstanceStatus.MIGRATING
+            or instance.target_host_id != a.host_id):
         return [f"{where}: its instance {a.instance_id} is not migrating to its host {a.host_id}"]
     if port is None or port.instance_id != a.instance_id:
         return [f"{where}: its port {a.port_id} is not bound to its instance {a.instance_id}"]
