@@ -105,8 +105,8 @@ def test_a_released_port_shows_no_stale_actual_state(
     assert admin.get(f"/v1/ports/{port_id}").json()["actual"]["phase"] == "attached"
 
     assert admin.delete(f"/v1/instances/{instance_id}").status_code == 204
-    for view in (admin.get(f"/v1/ports/{port_id}").json(),
-                 *[p for p in admin.get("/v1/ports").json() if p["id"] == port_id]):
+    [listed] = [p for p in admin.get("/v1/ports").json() if p["id"] == port_id]
+    for view in (admin.get(f"/v1/ports/{port_id}").json(), listed):
         assert (view["status"], view["instance_id"], view["binding:host_id"]) == (
             "DOWN", None, None)
         assert view["desired"] is None and view["actual"] is None

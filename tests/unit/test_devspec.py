@@ -267,10 +267,21 @@ def test_host_binding_errors(spec: dict[str, Any], nova_error: str, fragment: st
     assert fragment in str(info.value)
 
 
-def test_remote_managed_devname_with_vf_product_binds() -> None:
-    specs = DeviceSpecSet.parse([{"devname": "ens1f0", "remote_managed": "true",
-                                  "product_id": "1018"}])
-    specs.bind(HostView.from_records(HOST))  # no error
+def test_remote_managed_devname_with_vf_product_binds_and_takes_the_pfs_vpd_vfs() -> None:
+    """devname of a PF + its VFs' product_id is the accepted remote_managed form: it binds,
+    and matches the PF's VFs whose card shows a serial number — not the VF without one, not
+    the PF, not another PF's VF with a serial."""
+    records = [dict(d) for d in HOST]
+    for r in records:
+        if r["address"] in ("0000:3b:00.2", "0000:3b:00.4", "0000:3b:08.2", PF0):
+            r["card_serial_number"] = "MT2113X00000"
+    host = HostView.from_records(records)
+    m = DeviceSpecSet.parse([{"devname": "ens1f0", "remote_managed": "true",
+                              "product_id": "1018", "physical_network": "p"}]).bind(host)
+    got = {d.address: x for d in host.devices if (x := m.match(d)) is not None}
+    assert set(got) == {"0000:3b:00.2", "0000:3b:00.4"}
+    assert all(x.tags == {"remote_managed": "true", "physical_network": "p"}
+               for x in got.values())
 
 
 @pytest.mark.parametrize(("record", "field"), [
@@ -308,26 +319,59 @@ def test_explain_says_why_a_missing_devname_fails() -> None:
     assert "no netdev 'eth9' on this host" in why.specs[0].keys[0].detail
 
 
-_spec_values = st.fixed_dictionaries({}, optional={
-    "vendor_id": st.sampled_from(["15b3", "8086", "*", "0x15b3"]),
-    "product_id": st.sampled_from(["1017", "1018", "101c", "*"]),
-    "address": st.sampled_from([PF0, "*:3b:00.*", ":5e:", ".2", "0000:3b:00.3", "",
-                                {"bus": "3b"}, {"function": "[12]"}, {"bus": "5e", "slot": "00",
-                                                                      "domain": "0000",
-                                                                      "function": "0"}]),
-    "drivers": st.sampled_from([["vfio-pci"], ["mlx5_core", "e1000e"]]),
-    "pf_names": st.sampled_from([["ens1f0#1-2"], ["ib0"], ["ens1f1", "ens1f0#0"]]),
-    "numa_nodes": st.sampled_from([[0], [1]]),
-    "pkeys": st.sampled_from([["0x8001"], ["0x7fff"]]),
-})
+# What each sampled value matches on HOST by itself, worked out by hand from the records above
+# (keys of one spec are ANDed; a spec with no key matches every device).
+_ALL = frozenset(ADDRS)
+_IB = frozenset({IB_PF, "0000:5e:00.1", "0000:5e:00.2"})
+_PF0_FAMILY = frozenset({PF0, "0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4"})
+_BUS_3B = _PF0_FAMILY | {PF1, "0000:3b:08.2"}
+ALONE: dict[str, list[tuple[Any, frozenset[str]]]] = {
+    "vendor_id": [("15b3", _ALL - {"0000:00:19.0"}), ("8086", frozenset({"0000:00:19.0"})),
+                  ("*", _ALL), ("0x15b3", _ALL - {"0000:00:19.0"})],
+    "product_id": [("1017", frozenset({PF0, PF1})), ("101c", _IB - {IB_PF}),
+                   ("1018", frozenset({"0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4",
+                                       "0000:3b:08.2"})), ("*", _ALL)],
+    "address": [
+        (PF0, _PF0_FAMILY),  # names an SR-IOV PF: its VFs too
+        ("*:3b:00.*", _PF0_FAMILY | {PF1}),
+        (":5e:", _IB),
+        (".2", frozenset({"0000:3b:00.2", "0000:3b:08.2", "0000:5e:00.2"})),
+        ("0000:3b:00.3", frozenset({"0000:3b:00.3"})),
+        ("", _ALL),
+        ({"bus": "3b"}, _BUS_3B),
+        ({"function": "[12]"}, frozenset({PF1, "0000:3b:00.2", "0000:3b:08.2", "0000:5e:00.1",
+                                          "0000:5e:00.2"})),
+        ({"bus": "5e", "slot": "00", "domain": "0000", "function": "0"}, _IB),  # the IB PF
+    ],
+    "drivers": [(["vfio-pci"], frozenset({"0000:3b:00.3"})),
+                (["mlx5_core", "e1000e"], _ALL - {"0000:3b:00.3"})],
+    "pf_names": [(["ens1f0#1-2"], frozenset({"0000:3b:00.3", "0000:3b:00.4"})),
+                 (["ib0"], _IB),
+                 (["ens1f1", "ens1f0#0"], frozenset({PF1, "0000:3b:08.2", "0000:3b:00.2"}))],
+    "numa_nodes": [([0], _ALL - _IB), ([1], _IB)],
+    "pkeys": [(["0x8001"], frozenset({IB_PF, "0000:5e:00.1"})),  # partition 1
+              (["0x7fff"], _IB)],  # 0xffff, the default partition, on every IB function
+}
+
+
+def _alone(key: str, value: Any) -> frozenset[str]:
+    return next(matched for v, matched in ALONE[key] if v == value)
+
+
+_spec_values = st.fixed_dictionaries(
+    {}, optional={k: st.sampled_from([v for v, _ in pairs]) for k, pairs in ALONE.items()})
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_spec_values, min_size=1, max_size=6))
-def test_fast_path_agrees_with_the_explanation(specs: list[dict[str, Any]]) -> None:
+def test_the_first_spec_matching_by_the_table_wins_on_both_paths(
+        specs: list[dict[str, Any]]) -> None:
     host = HostView.from_records(HOST)
     m = DeviceSpecSet.parse(specs).bind(host)
     for dev in host.devices:
+        want = next((i for i, spec in enumerate(specs)
+                     if all(dev.address in _alone(k, v) for k, v in spec.items())), None)
         fast = m.match(dev)
         slow = m.explain(dev).match
-        assert (fast.spec_index if fast else None) == (slow.spec_index if slow else None)
+        assert (fast.spec_index if fast else None) == want, (dev.address, specs)
+        assert (slow.spec_index if slow else None) == want, (dev.address, specs)

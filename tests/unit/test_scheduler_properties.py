@@ -3,6 +3,10 @@
 The oracle knows only the documented rules (docs/scheduler.md): which NUMA nodes a policy
 accepts, free counts, trust tags, and PF/VF exclusivity. It tries every assignment of every
 device to every pool, so it shares no code or shortcut with the scheduler.
+
+The first property runs on random clusters (most requests then fit nowhere, and the oracle
+must agree); the weigher and consumption properties run on clusters built with room for the
+request, so that every example places something and checks it.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vfkeeper.scheduler import (
+    FILTERS,
     HostView,
     InstanceRequest,
     NoValidHost,
     PciRequest,
     Placement,
+    PoolKey,
     PoolView,
     apply_placement,
     schedule,
@@ -80,6 +86,54 @@ def requests(draw: st.DrawFn) -> InstanceRequest:
     )
 
 
+@st.composite
+def room_for(draw: st.DrawFn, req: InstanceRequest, name: str) -> HostView:
+    """A host with room for ``req`` by construction: a random host plus, per PCI request, a PF
+    of its own with enough free devices of the request's physnet, type and trust, all on one
+    NUMA node (the instance's, if it names one), so every policy accepts them."""
+    node = req.instance_numa_node
+    if node is None:
+        node = draw(st.sampled_from([0, 1]))
+    room: list[PoolView] = []
+    for i, r in enumerate(req.pci_requests):
+        trusted = draw(st.booleans()) if r.trusted is None else r.trusted
+        tags = (("trusted", "true"),) if trusted else ()
+        addr = f"0000:1{i}:00.0"
+        if r.dev_type == "type-PF":
+            room.append(PoolView(r.physical_network, "type-PF", node, "15b3", "101d", addr, 1, 1,
+                                 tags))
+            continue
+        total = r.count + draw(st.integers(0, 2))
+        free = draw(st.integers(r.count, total))
+        room.append(PoolView(r.physical_network, "type-VF", node, "15b3", "101e", addr, free,
+                             total, tags))
+    base = draw(hosts(name))
+    return HostView(name, base.pools + tuple(room))
+
+
+@st.composite
+def clusters_with_room(draw: st.DrawFn, req: InstanceRequest) -> list[HostView]:
+    """1 to 4 hosts, some of them (at least one, anywhere in name order) with room for
+    ``req``, so that the weigher often has several to choose from."""
+    n = draw(st.integers(1, 4))
+    roomy = draw(st.sets(st.integers(0, n - 1), min_size=1))
+    return [draw(room_for(req, f"host-{i}")) if i in roomy else draw(hosts(f"host-{i}"))
+            for i in range(n)]
+
+
+@st.composite
+def placeable(draw: st.DrawFn) -> tuple[list[HostView], InstanceRequest]:
+    req = draw(requests())
+    return draw(clusters_with_room(req)), req
+
+
+@st.composite
+def placeable_sequences(draw: st.DrawFn) -> tuple[list[HostView], list[InstanceRequest]]:
+    """Requests to boot in a row, on a cluster with room for the first."""
+    reqs = draw(st.lists(requests(), min_size=1, max_size=6))
+    return draw(clusters_with_room(reqs[0])), reqs
+
+
 # --- the oracle -----------------------------------------------------------------------------------
 
 
@@ -128,29 +182,58 @@ def oracle_fits(req: InstanceRequest, h: HostView) -> bool:
 
 
 def check_placement(req: InstanceRequest, h: HostView, p: Placement) -> None:
-    assert h.enabled and h.agent_alive
+    """Every documented rule of a placement on the view ``h`` it was made on."""
+    assert p.host == h.name and h.enabled and h.agent_alive
+    assert p.weigher == req.weigher
     pools = {q.key: q for q in h.pools}
-    taken: Counter[object] = Counter()
+    ids = {r.request_id for r in req.pci_requests}
+    assert {a.request_id for a in p.allocations} <= ids, "an allocation for no request"
+    taken: Counter[PoolKey] = Counter()
     for r in req.pci_requests:
         allocs = p.pools_for(r.request_id)
-        assert sum(a.count for a in allocs) == r.count
+        assert allocs and all(a.count >= 1 for a in allocs), (r, allocs)
+        assert sum(a.count for a in allocs) == r.count, (r, allocs)
         for a in allocs:
-            assert matches(pools[a.pool], r, None)
+            assert a.pool in pools, f"pool {a.pool} is not on {h.name}"
+            assert matches(pools[a.pool], r, None), (r, pools[a.pool])
             taken[a.pool] += a.count
-    assert set(taken) <= set(pools)
     for key, n in taken.items():
-        assert n <= pools[key].free, "a pool gave more than it has free"  # type: ignore[index]
-    whole = {k.parent_pf for k in taken if k.dev_type == "type-PF"}  # type: ignore[attr-defined]
-    parents = {k.parent_pf for k in taken if k.dev_type == "type-VF"}  # type: ignore[attr-defined]
+        assert n <= pools[key].free, f"pool {key} gave {n}, has {pools[key].free} free"
+    whole = {k.parent_pf for k in taken if k.dev_type == "type-PF"}
+    parents = {k.parent_pf for k in taken if k.dev_type == "type-VF"}
     assert not whole & parents, "a PF and one of its VFs in one placement"
-    used_nodes = {k.numa_node for k in taken}  # type: ignore[attr-defined]
+    check_numa(req, h, p, {k.numa_node for k in taken})
+
+
+def check_numa(req: InstanceRequest, h: HostView, p: Placement, used: set[int | None]) -> None:
+    """The policy's accepted nodes (docs/scheduler.md), and the node the placement names."""
     sets = acceptable_node_sets(req, h)
-    assert any(s is None or used_nodes <= s for s in sets), (used_nodes, sets)
+    assert any(s is None or used <= s for s in sets), (used, sets)
     policy = req.numa_policy or ("legacy" if req.instance_numa_node is not None else None)
+    if req.instance_numa_node is not None:  # the devices were chosen for the instance's node
+        assert p.numa_node == req.instance_numa_node, (p.numa_node, req)
+    elif policy is None:  # no NUMA rule applied
+        assert p.numa_node is None, p
     if policy == "required":
-        assert used_nodes == {p.numa_node}
+        assert p.numa_node is not None and used == {p.numa_node}, (used, p.numa_node)
     if policy == "legacy" and p.numa_node is not None:  # None: the no-NUMA-rule fallback
-        assert used_nodes <= {p.numa_node, None}
+        assert used <= {p.numa_node, None}, (used, p.numa_node)
+
+
+def after(h: HostView, p: Placement) -> dict[PoolKey, int]:
+    """Each pool's free count once ``p``'s devices are taken, by the documented rules: the
+    devices taken leave, a PF taken whole takes its VFs with it, a PF one of whose VFs is taken
+    can no longer be handed out whole."""
+    taken: Counter[PoolKey] = Counter()
+    for a in p.allocations:
+        taken[a.pool] += a.count
+    whole = {k.parent_pf for k in taken if k.dev_type == "type-PF"}
+    parents = {k.parent_pf for k in taken if k.dev_type == "type-VF"}
+    out = {}
+    for q in h.pools:
+        blocked = whole if q.dev_type == "type-VF" else parents
+        out[q.key] = 0 if q.parent_pf in blocked else q.free - taken[q.key]
+    return out
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -169,20 +252,22 @@ def test_a_placement_exists_exactly_when_the_oracle_finds_one(
     if isinstance(result, NoValidHost):
         assert feasible == [], result.explanation()
         assert [r.host for r in result.rejections] == [h.name for h in cluster]
-        assert all(r.reason for r in result.rejections)
+        assert all(r.filter in FILTERS and r.reason for r in result.rejections), result
     else:
         assert result.host in feasible
         check_placement(req, next(h for h in cluster if h.name == result.host), result)
 
 
 @SETTINGS
-@given(cluster=clusters(), req=requests())
+@given(case=placeable())
 def test_the_weigher_picks_the_best_feasible_host(
-    cluster: list[HostView], req: InstanceRequest
+    case: tuple[list[HostView], InstanceRequest],
 ) -> None:
+    cluster, req = case
+    feasible = [h for h in cluster if oracle_fits(req, h)]
+    assert feasible, "the host built with room for the request must fit"
     result = schedule(req, cluster)
-    if not isinstance(result, Placement):
-        return
+    assert isinstance(result, Placement), result.explanation()
     # the group asked the most (first on ties), on the instance's node under policy required
     asked: dict[tuple[str, str], int] = {}
     for r in req.pci_requests:
@@ -200,21 +285,43 @@ def test_the_weigher_picks_the_best_feasible_host(
         )
 
     sign = 1 if req.weigher == "pack" else -1
-    best = min((h for h in cluster if oracle_fits(req, h)), key=lambda h: (sign * free(h), h.name))
+    best = min(feasible, key=lambda h: (sign * free(h), h.name))
     assert result.host == best.name
+    check_placement(req, best, result)
 
 
 @SETTINGS
-@given(cluster=clusters(), reqs=st.lists(requests(), min_size=1, max_size=6))
+@given(case=placeable_sequences())
 def test_consuming_placements_never_overdraws_a_pool(
-    cluster: list[HostView], reqs: list[InstanceRequest]
+    case: tuple[list[HostView], list[InstanceRequest]],
 ) -> None:
-    """Boot several instances in a row, applying each placement: every one is valid against the
-    view it was made on, and free counts never go negative."""
+    """Boot several instances in a row, applying each placement: each is placed exactly when
+    the oracle finds room on the views left by the earlier ones, each is valid against the view
+    it was made on, each view after a claim is what the rules say, and over the whole sequence
+    no pool gives more than it had free and no PF goes out whole next to one of its VFs."""
+    cluster, reqs = case
     views = {h.name: h for h in cluster}
+    start = {(h.name, q.key): q.free for h in cluster for q in h.pools}
+    given_out: Counter[tuple[str, PoolKey]] = Counter()
+    placed = 0
     for req in reqs:
+        feasible = [h.name for h in views.values() if oracle_fits(req, h)]
         result = schedule(req, list(views.values()))
-        if isinstance(result, Placement):
-            check_placement(req, views[result.host], result)
-            views[result.host] = apply_placement(views[result.host], result)
-            assert all(p.free >= 0 for p in views[result.host].pools)
+        if not isinstance(result, Placement):
+            assert feasible == [], result.explanation()
+            continue
+        placed += 1
+        assert result.host in feasible
+        view = views[result.host]
+        check_placement(req, view, result)
+        want = after(view, result)
+        views[result.host] = apply_placement(view, result)
+        assert {q.key: q.free for q in views[result.host].pools} == want
+        for a in result.allocations:
+            given_out[result.host, a.pool] += a.count
+    assert placed >= 1  # the first request always has room
+    for key, n in given_out.items():
+        assert n <= start[key], f"{key} gave {n} in all, had {start[key]} free"
+    whole = {(host, k.parent_pf) for host, k in given_out if k.dev_type == "type-PF"}
+    vf_parents = {(host, k.parent_pf) for host, k in given_out if k.dev_type == "type-VF"}
+    assert not whole & vf_parents, "a PF went out whole and one of its VFs too"
