@@ -42,8 +42,10 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller import claims, instances
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, InvalidInputError
+from vfkeeper.controller.fields import HostName, column_length
 from vfkeeper.controller.hosts import agent_alive, get_host
 from vfkeeper.controller.hotplug import narrowed
+from vfkeeper.domain.text import clip
 from vfkeeper.scheduler import InstanceRequest, NoValidHostError, Placement
 from vfkeeper.store.models import Allocation, Host, Instance, Port
 
@@ -52,12 +54,13 @@ UNPLUGGED_FOR = ("MIGRATING", "SUSPENDING", "SUSPENDED", "RESUMING")
 its destination is ready)."""
 STAYS_PLUGGED = "macvtap"
 """The one vnic type libvirt can migrate and save: a macvtap interface is no PCI function."""
+LAST_ERROR_MAX = column_length(Instance.last_error)
 
 
 class MigrateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, description="The destination host.")
+    host: HostName = Field(description="The destination host.")
 
 
 class SuspendRequest(BaseModel):
@@ -99,7 +102,7 @@ def end_task(instance: Instance, status: str, error: str | None = None) -> None:
     instance.task_id = None
     instance.target_host_id = None
     instance.task_detail = None
-    instance.last_error = error
+    instance.last_error = None if error is None else clip(error, LAST_ERROR_MAX)
 
 
 # --- migrate -------------------------------------------------------------------------------------
