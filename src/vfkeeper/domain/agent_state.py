@@ -22,7 +22,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from vfkeeper.domain.inventory_rules import PCI_ADDRESS, PCI_ADDRESS_FORM, netdev_name_problem
+from vfkeeper.domain.inventory_rules import (
+    HOSTNAME_MAX,
+    PCI_ADDRESS,
+    PCI_ADDRESS_FORM,
+    netdev_name_problem,
+)
 from vfkeeper.domain.text import NonNegativeInt32, TextRules, diagnostic
 
 Phase = Literal["pending", "recorded", "programmed", "attached", "unplugged"]
@@ -31,8 +36,8 @@ or is suspended."""
 Status = Literal["BUILD", "ACTIVE", "DOWN", "ERROR"]
 
 ID_MAX = 36
-"""Port, instance and task ids are UUIDs, in ``VARCHAR(36)`` columns."""
-HOSTNAME_MAX = 255
+"""Port, instance and task ids are UUIDs, in ``VARCHAR(36)`` columns (the lengths here are
+the controller's columns', pinned by ``tests/store/test_text_limits.py``)."""
 LAST_ERROR_MAX = 2048
 WAITING_FOR_MAX = 1024
 
