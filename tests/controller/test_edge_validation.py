@@ -129,7 +129,7 @@ def test_the_largest_32_bit_rate_is_taken(vlan_cluster: httpx.Client) -> None:
     ({"name": "vm\x00", "ports": ["p"]}, "name"),
     ({"name": "vm", "ports": ["\x00"]}, "ports.0"),
     ({"name": "vm", "ports": ["p"], "host": "h" * 256}, "host"),
-    ({"name": "vm", "ports": ["p"] * 257}, "ports"),
+    ({"name": "vm", "ports": [f"p{i}" for i in range(257)]}, "ports"),
 ])
 def test_instance_fields_fit_their_columns(vlan_cluster: httpx.Client, body: dict[str, Any],
                                            field: str) -> None:
