@@ -1,5 +1,6 @@
 """Discovery on damaged trees: every problem becomes a null plus a warning naming the path;
-nothing aborts the scan, nothing is silently dropped."""
+nothing aborts the scan, nothing is silently dropped — and what it sends is an inventory the
+controller accepts (every scan here is checked with the controller's own parser)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from vfkeeper.agent.discovery import discover
 from vfkeeper.agent.errors import SysfsRootError
 from vfkeeper.agent.sysfs import SysfsReader
+from vfkeeper.controller.hosts import parse_inventory
 from vfkeeper.domain.inventory import Device, HostInventory
 from vfkeeper.sim import HostSpec, PfSpec, build_tree
 
@@ -34,7 +36,9 @@ def dev_dir(root: Path, address: str) -> Path:
 
 
 def scan(root: Path, reader: SysfsReader | None = None) -> HostInventory:
-    return discover(reader or SysfsReader(root))
+    inv = discover(reader or SysfsReader(root))
+    parse_inventory(inv.hostname, inv.model_dump(mode="json"))  # the controller accepts it
+    return inv
 
 
 def device(inv: HostInventory, address: str) -> Device:
@@ -289,3 +293,57 @@ def test_every_attribute_read_degrades_to_a_named_warning(tmp_path: Path) -> Non
             Path(path).write_bytes(original)
         assert [w.path for w in inv.warnings] == [path]
         assert VF0 in inv.by_address()
+
+
+def test_vfs_of_a_pf_that_cannot_be_listed_are_left_out_and_named(host: Path) -> None:
+    """A VF whose PF is not in the inventory could never be handed out safely (it would make a
+    pool of its own): it is left out, saying why."""
+    d = dev_dir(host, PF)
+    inv = scan(host, FaultyReader(host, {d: errno.EACCES}))
+    assert {PF, VF0, VF1}.isdisjoint(inv.by_address()) and ETH_PF in inv.by_address()
+    bus = host / "sys/bus/pci/devices"
+    for vf in (VF0, VF1):
+        (message,) = warned(inv, bus / vf)
+        assert f"names PF {PF}, which is not in this inventory" in message
+        assert message.endswith("the function is left out")
+
+
+def test_an_interface_name_the_controller_refuses_is_left_out_and_named(host: Path) -> None:
+    net = dev_dir(host, ETH_PF) / "net"
+    (net / "enp4s0f0").rename(net / 'en"p4')
+    inv = scan(host)
+    assert device(inv, ETH_PF).netdevs == ()
+    (message,) = warned(inv, host / "sys/bus/pci/devices" / ETH_PF)
+    assert message.startswith("devices[") and "netdevs[0].name" in message
+    assert "left out" in message
+
+
+def test_an_interface_name_that_is_not_utf8_is_left_out_and_shown_escaped(host: Path) -> None:
+    net = os.fsencode(dev_dir(host, ETH_PF) / "net")
+    os.rename(net + b"/enp4s0f0", net + b"/enp\xff")
+    inv = scan(host)
+    assert device(inv, ETH_PF).netdevs == ()
+    assert all("\udcff" not in w.path + w.message for w in inv.warnings)
+
+
+@pytest.mark.parametrize(("attr", "text", "field"), [
+    ("numa_node", "4096", "numa_node"),
+    ("sriov_totalvfs", "99999999999999999999", "sriov_totalvfs"),
+    ("vendor", "0x15b3\x00", None),
+])
+def test_values_beyond_the_rules_are_null_and_named(
+    host: Path, attr: str, text: str, field: str | None
+) -> None:
+    (dev_dir(host, ETH_PF) / attr).write_text(text + "\n")
+    inv = scan(host)
+    assert inv.warnings, "the damage is named"
+    if field is not None:
+        assert getattr(device(inv, ETH_PF), field) is None
+
+
+def test_control_characters_in_a_text_attribute_are_null_and_named(host: Path) -> None:
+    (dev_dir(host, ETH_PF) / "net/enp4s0f0/operstate").write_bytes(b"up\x00\x1b\n")
+    inv = scan(host)
+    assert device(inv, ETH_PF).netdevs[0].operstate is None
+    (message,) = warned(inv, host / "sys/bus/pci/devices" / ETH_PF)
+    assert "operstate" in message and "\\x00" in message and "null" in message

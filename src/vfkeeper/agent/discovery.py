@@ -12,6 +12,8 @@ Robustness: a missing, unreadable or malformed attribute leaves its field null a
 :class:`ScanWarning` naming the path. A function whose directory cannot be listed (dangling bus
 link, permission) or that disappears during the scan is left out with a warning saying so.
 Non-network functions (class not ``0x02xxxx``) are read only when ``include_all`` is set.
+Last, the inventory is made one the controller accepts (:mod:`vfkeeper.agent.conform`): what
+breaks its rules is nulled or left out, with a warning.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from vfkeeper.agent import parse, vpd
+from vfkeeper.agent.conform import conform
 from vfkeeper.agent.errors import SysfsMissingError, SysfsReadError
 from vfkeeper.agent.ib import read_ib_device, read_vf_admin_guids
 from vfkeeper.agent.netdev import bus_info, read_netdevs
@@ -86,11 +89,11 @@ def discover(
             found[address] = fn
     vf_indexes = _vf_indexes(scan, found, set(addresses))
     devices = tuple(_device(scan, fn, found, vf_indexes) for fn in found.values())
-    return HostInventory(
+    return conform(HostInventory(
         hostname=hostname or reader.hostname() or socket.gethostname(),
         devices=devices,
         warnings=tuple(scan.warnings),
-    )
+    ), reader.pci_devices_dir)
 
 
 def _scan_function(scan: Scan, address: str, include_all: bool) -> _Function | None:

@@ -23,13 +23,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import InvalidInputError
+from vfkeeper.controller.fields import column_length
 from vfkeeper.controller.hosts import allocated_device_ids, get_host
 from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.text import clip
 from vfkeeper.store.agent_models import HostActual, PortActual
 from vfkeeper.store.models import Device, Host, Port
 
 MARK = "agent: "
 """Prefix of the device problems this module sets (and may therefore clear)."""
+PROBLEM_MAX = column_length(Device.problem)
 
 
 def _held(report: HostActual | ActualState) -> dict[str, str]:
@@ -62,7 +65,7 @@ def _mark(session: Session, host: Host, held: dict[str, str]) -> bool:
     for device in session.scalars(select(Device).where(Device.host_id == host.id)):
         reason = held.get(device.address) if device.id not in in_use else None
         ours = device.problem is None or device.problem.startswith(MARK)
-        wanted = MARK + reason if reason else None
+        wanted = clip(MARK + reason, PROBLEM_MAX) if reason else None
         if ours and device.problem != wanted:
             device.problem = wanted
             changed = True

@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import InvalidInputError, NotFoundError
+from vfkeeper.controller.fields import invalid, require_storable
 from vfkeeper.domain import inventory as inv
+from vfkeeper.domain import inventory_rules
 from vfkeeper.store.models import Allocation, Device, Host, utcnow
 
 # Version 2 only added optional fields (vpd_serial, sriov_vf_device): agents of the release before
@@ -40,16 +42,18 @@ class Matcher(Protocol):
 
 
 def parse_inventory(name: str, document: Any) -> inv.HostInventory:
-    """Validate an agent's inventory document for host ``name``."""
+    """Validate an agent's inventory document for host ``name``: its schema version, its types,
+    then the rules of :mod:`vfkeeper.domain.inventory_rules`; a 422 lists every problem."""
     if not isinstance(document, dict):
         raise InvalidInputError("body", "the inventory must be a JSON object")
+    require_storable(document)
     version = document.get("schema_version")
-    if version not in ACCEPTED_SCHEMA_VERSIONS:
+    if type(version) is not int or version not in ACCEPTED_SCHEMA_VERSIONS:
         accepted = ", ".join(map(str, ACCEPTED_SCHEMA_VERSIONS))
         raise InvalidInputError(
             "schema_version",
-            f"inventory schema version {version!r} is not accepted (accepted: {accepted}); "
-            "run an agent of a matching vfkeeper version",
+            f"inventory schema version {version!r} is not accepted (accepted: {accepted}, as a "
+            "JSON integer); run an agent of a matching vfkeeper version",
             {"given": version, "accepted": list(ACCEPTED_SCHEMA_VERSIONS)},
         )
     try:
@@ -58,6 +62,11 @@ def parse_inventory(name: str, document: Any) -> inv.HostInventory:
         errors = [{"loc": list(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['message']}" for e in errors[:5])
         raise InvalidInputError("inventory", where, {"errors": errors}) from exc
+    problems = inventory_rules.problems(inventory)
+    if problems:
+        raise invalid(problems, "vfkeeper's discovery never sends such an inventory: run an "
+                      "agent of this vfkeeper version, or fix the document (the rules are in "
+                      "docs/inventory-schema.md); nothing was stored")
     if inventory.hostname != name:
         raise InvalidInputError(
             "hostname",

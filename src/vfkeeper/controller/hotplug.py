@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller import claims, instances
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, NotFoundError
+from vfkeeper.controller.fields import PortId
 from vfkeeper.controller.ports import find_port
 from vfkeeper.domain.lifecycle import InstanceStatus
 from vfkeeper.scheduler import NoValidHost, NoValidHostError, Placement
@@ -31,7 +32,7 @@ from vfkeeper.store.models import Allocation, Device, Host, Instance
 class PortAttach(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    port_id: str = Field(min_length=1, description="An unbound port's id.")
+    port_id: PortId = Field(description="An unbound port's id.")
 
 
 class _Target(NamedTuple):

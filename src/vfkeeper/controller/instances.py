@@ -20,6 +20,7 @@ from vfkeeper.controller.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from vfkeeper.controller.fields import HostName, InstanceName, PortId
 from vfkeeper.domain.lifecycle import running_task, shown_status
 from vfkeeper.scheduler import (
     InstanceRequest,
@@ -30,16 +31,20 @@ from vfkeeper.scheduler import (
 from vfkeeper.store.models import Allocation, Device, Host, Instance, Port
 
 DEV_TYPE = {"direct": "type-VF", "macvtap": "type-VF", "direct-physical": "type-PF"}
+MAX_PORTS = 256
+"""Ports one boot may name: far more than a VM holds, and a bound on the statements the claim
+builds from the list (PostgreSQL takes at most 65535 parameters in one)."""
 T = TypeVar("T")
 
 
 class InstanceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    ports: list[str] = Field(min_length=1, description="Port ids.")
+    name: InstanceName
+    ports: list[PortId] = Field(min_length=1, max_length=MAX_PORTS, description="Port ids.")
     numa_policy: Literal["required", "preferred", "legacy"] = "legacy"
-    host: str | None = Field(default=None, description="Host hint: place it on this host only.")
+    host: HostName | None = Field(default=None,
+                                  description="Host hint: place it on this host only.")
 
 
 def plan_boot(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: str,

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller import claims, instances
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, InvalidInputError
+from vfkeeper.controller.fields import HostName, column_length
 from vfkeeper.controller.hosts import agent_alive, get_host
 from vfkeeper.controller.hotplug import narrowed
 from vfkeeper.domain.lifecycle import (
@@ -52,14 +53,16 @@ from vfkeeper.domain.lifecycle import (
     TaskKind,
     running_task,
 )
+from vfkeeper.domain.text import clip
 from vfkeeper.scheduler import InstanceRequest, NoValidHostError, Placement
 from vfkeeper.store.models import Allocation, Host, Instance, Port
 
+LAST_ERROR_MAX = column_length(Instance.last_error)
 
 class MigrateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, description="The destination host.")
+    host: HostName = Field(description="The destination host.")
 
 
 class SuspendRequest(BaseModel):
@@ -108,7 +111,7 @@ def end_task(instance: Instance, *, done: bool, error: str | None = None) -> Non
     instance.task_id = None
     instance.target_host_id = None
     instance.task_detail = None
-    instance.last_error = error
+    instance.last_error = None if error is None else clip(error, LAST_ERROR_MAX)
 
 
 # --- migrate -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import AlreadyExistsError, InUseError, NotFoundError
+from vfkeeper.controller.fields import NetworkName, Physnet
 from vfkeeper.store.models import Network, Port
 
 SegmentationType = Literal["flat", "vlan", "pkey"]
@@ -62,8 +63,8 @@ class Segmentation(BaseModel):
 class NetworkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    physical_network: str = Field(min_length=1, max_length=255)
+    name: NetworkName
+    physical_network: Physnet
     segmentation: Segmentation
     mtu: int = Field(default=1500, ge=68, le=65520)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.desired_state import claimed_port
 from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
+from vfkeeper.controller.fields import AssignableGuid, Kbps, Mac, NetworkKey, PortName
 from vfkeeper.controller.networks import find_network
 from vfkeeper.domain.lifecycle import PortStatus
 from vfkeeper.store.models import Allocation, Host, Network, Port
@@ -24,8 +25,8 @@ SRIOV_VNIC_TYPES = ("direct", "macvtap", "direct-physical")
 class Qos(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min_kbps: int | None = Field(default=None, ge=0)
-    max_kbps: int | None = Field(default=None, ge=0)
+    min_kbps: Kbps | None = None
+    max_kbps: Kbps | None = None
 
     @model_validator(mode="after")
     def _order(self) -> Qos:
@@ -38,11 +39,11 @@ class Qos(BaseModel):
 class PortCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    network: str = Field(min_length=1, description="Network id or name.")
-    name: str | None = Field(default=None, max_length=255)
+    network: NetworkKey = Field(description="Network id or name.")
+    name: PortName | None = None
     vnic_type: VnicType = "direct"
-    mac: str | None = None
-    guid: str | None = Field(default=None, description="InfiniBand ports only.")
+    mac: Mac | None = Field(default=None, description="Ethernet ports only; unicast, not 0.")
+    guid: AssignableGuid | None = Field(default=None, description="InfiniBand ports only.")
     trusted: bool = False
     port_security: bool = True
     """Spoof checking on the VF."""

@@ -13,14 +13,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import InvalidInputError
+from vfkeeper.controller.fields import Physnet, column_length, invalid, require_storable
 from vfkeeper.controller.hosts import Assignment, Matcher, get_host, sync_devices
 from vfkeeper.domain import inventory as inv
 from vfkeeper.domain.devspec import (
+    CompiledSpec,
     DeviceSpecSet,
     HostMatcher,
     HostView,
@@ -28,29 +30,77 @@ from vfkeeper.domain.devspec import (
     SpecHostError,
     view_of,
 )
+from vfkeeper.domain.text import Loc, Problem, clip, json_problems, printable
 from vfkeeper.store.models import DeviceSpecSet as SpecRow
 from vfkeeper.store.models import Host, utcnow
 
 CLUSTER = "*"
+SPEC_PROBLEM_MAX = column_length(Host.spec_problem)
+MAX_ENTRIES = 1024
+"""Entries one PUT may carry: far more than a cluster needs (specs are matched by bitmasks, one
+bit per spec)."""
 
 
 class SpecEntries(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entries: list[dict[str, Any] | str | list[Any]] = Field(
+        max_length=MAX_ENTRIES,
         description="Nova [pci] device_spec entries: JSON objects, or the JSON strings "
-                    "nova.conf holds.")
+                    "nova.conf holds. Each spec's physical_network must be a network's "
+                    "physical network name.")
+
+
+TUNNELLED = (
+    "is null, which in Nova means devices for tunnelled (VXLAN, Geneve, GRE) networks; vfkeeper "
+    "has no tunnelled networks (every network names a physical network), so it could never "
+    "hand these devices out: name the physical network they are wired to, or leave them out")
+_PHYSNET = TypeAdapter(Physnet)
+
+
+def _loc(spec: CompiledSpec) -> Loc:
+    return ("entries", spec.entry) if spec.item is None else ("entries", spec.entry, spec.item)
+
+
+def physnet_problem(spec: CompiledSpec) -> Problem | None:
+    """A spec selects devices for one physical network: its ``physical_network`` must be a
+    name a network can have. (Nova also takes null, tunnelled networks, and no value at all,
+    PCI passthrough without a network; neither means anything to vfkeeper, whose devices
+    serve networks only, and such devices would silently be in no pool.)"""
+    loc = (*_loc(spec), "physical_network")
+    if "physical_network" not in spec.raw:
+        return Problem(loc, "is missing; name the physical network the devices are wired to "
+                            "(the physical_network of the networks their ports are on)")
+    value = spec.raw["physical_network"]
+    if value is None:
+        return Problem(loc, TUNNELLED)
+    if not isinstance(value, str):
+        return Problem(loc, f"is {type(value).__name__} {printable(repr(value))[:60]}, not a "
+                            "string; give the physical network's name")
+    try:
+        _PHYSNET.validate_python(value)
+    except ValidationError as exc:
+        return Problem(loc, exc.errors()[0]["msg"].removeprefix("Value error, "))
+    return None
 
 
 def parse_entries(entries: Sequence[Any]) -> DeviceSpecSet:
+    """The spec set, or a 422 naming the bad entry, key or value: any value no database
+    stores, anything Nova refuses, a ``physical_network`` that is no network's name."""
+    require_storable(list(entries), "entries")
     try:
-        return DeviceSpecSet.parse(entries)
+        parsed = DeviceSpecSet.parse(entries)
     except InvalidDeviceSpec as exc:
         raise InvalidInputError(
             f"entries[{exc.entry}]", str(exc),
             {"entry": exc.entry, "key": exc.key, "problem": exc.problem,
              "allowed": exc.allowed},
         ) from exc
+    problems = [p for spec in parsed.specs for p in
+                (*json_problems(dict(spec.raw), _loc(spec)), physnet_problem(spec)) if p]
+    if problems:
+        raise invalid(problems, "fix the spec; nothing was changed")
+    return parsed
 
 
 def _tag_text(value: Any) -> str:
@@ -96,7 +146,7 @@ def bind(entries: Sequence[Any], inventory: inv.HostInventory) -> tuple[Matcher,
 def matcher_for(session: Session, host: Host, inventory: inv.HostInventory) -> Matcher:
     """The specs in force on ``host``; records on the host why they cannot apply, if so."""
     matcher, problem = bind(entries_for(session, host.name), inventory)
-    host.spec_problem = problem
+    host.spec_problem = None if problem is None else clip(problem, SPEC_PROBLEM_MAX)
     return matcher
 
 

@@ -9,18 +9,57 @@ programmed, ``DOWN`` when attached to a domain that is not running, ``ERROR`` wi
 error), and what the kernel and libvirt show. Plus what needs a person: devices held by
 domains the controller does not know (``foreign``), desired devices that vanished from the
 host, and released devices not yet given back (a guest has not answered the unplug).
+
+Every value fits where the controller stores it (:mod:`vfkeeper.domain.text`): ids and names
+are refused when they do not; the free-text diagnostics (``last_error``, ``waiting_for``, a
+task's ``detail``) are cleaned and cut to fit instead, so that one odd message cannot cost a host
+its report.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from vfkeeper.domain.inventory_rules import (
+    HOSTNAME_MAX,
+    PCI_ADDRESS,
+    PCI_ADDRESS_FORM,
+    netdev_name_problem,
+)
+from vfkeeper.domain.text import NonNegativeInt32, TextRules, diagnostic
 
 Phase = Literal["pending", "recorded", "programmed", "attached", "unplugged"]
 """``unplugged``: the port keeps its device but is off the domain while the instance migrates
 or is suspended."""
 Status = Literal["BUILD", "ACTIVE", "DOWN", "ERROR"]
+
+ID_MAX = 36
+"""Port, instance and task ids are UUIDs, in ``VARCHAR(36)`` columns (the lengths here are
+the controller's columns', pinned by ``tests/store/test_text_limits.py``)."""
+LAST_ERROR_MAX = 2048
+WAITING_FOR_MAX = 1024
+
+
+def _pci_address(value: str) -> str:
+    if not PCI_ADDRESS.fullmatch(value):
+        raise ValueError(f"expected {PCI_ADDRESS_FORM}")
+    return value
+
+
+def _netdev_name(value: str) -> str:
+    problem = netdev_name_problem(value)
+    if problem:
+        raise ValueError(f"not an interface name: {problem}")
+    return value
+
+
+Id = Annotated[str, TextRules(ID_MAX)]
+Address = Annotated[str, AfterValidator(_pci_address)]
+Label = Annotated[str, TextRules(1024, min_length=0, prose=True)]
+"""What libvirt or the kernel shows (a domain's name or state, a MAC, a device's summary)."""
+NetdevName = Annotated[str, AfterValidator(_netdev_name)]
 
 
 class _Frozen(BaseModel):
@@ -28,63 +67,64 @@ class _Frozen(BaseModel):
 
 
 class ObservedPort(_Frozen):
-    domain: str | None = None
-    domain_state: str | None = None
+    domain: Label | None = None
+    domain_state: Label | None = None
     attached_live: bool = False
     attached_config: bool = False
-    mac: str | None = None
-    vlan: int | None = None
-    port_guid: str | None = None
+    mac: Label | None = None
+    vlan: NonNegativeInt32 | None = None
+    port_guid: Label | None = None
 
 
 class ActualPort(_Frozen):
-    port_id: str
-    address: str
+    port_id: Id
+    address: Address
     phase: Phase
     status: Status
-    last_error: str | None = None
-    waiting_for: str | None = None
-    skipped: tuple[str, ...] = ()
+    last_error: Annotated[str, diagnostic(LAST_ERROR_MAX)] | None = None
+    """Free text: NULs and lone surrogates become U+FFFD, and it is cut to 2048 characters."""
+    waiting_for: Annotated[str, diagnostic(WAITING_FOR_MAX)] | None = None
+    skipped: tuple[Label, ...] = ()
     """Best-effort settings the NIC refused (e.g. a forced link state on igb)."""
     observed: ObservedPort = ObservedPort()
 
 
 class ForeignDevice(_Frozen):
-    address: str
-    domain: str
+    address: Address
+    domain: Label
     where: Literal["live", "config"]
-    device: str
+    device: Label
 
 
 class VanishedDevice(_Frozen):
-    port_id: str
-    address: str
+    port_id: Id
+    address: Address
 
 
 class ReleasingDevice(_Frozen):
-    port_id: str
-    address: str
-    domain: str
-    waiting_for: str | None = None
+    port_id: Id
+    address: Address
+    domain: Label
+    waiting_for: Annotated[str, diagnostic(WAITING_FOR_MAX)] | None = None
 
 
 class TaskReport(_Frozen):
     """How far this host got with its part of an instance's lifecycle task (a migration's
     source or destination, a suspend, a resume)."""
 
-    task_id: str
-    instance_id: str
+    task_id: Id
+    instance_id: Id
     role: Literal["source", "target"]
     status: Literal["waiting", "ready", "done", "arrived", "failed", "aborted"]
-    detail: str | None = None
+    detail: Annotated[str, diagnostic(LAST_ERROR_MAX)] | None = None
     """What it waits for, or why it failed."""
-    netdevs: dict[str, str] = Field(default_factory=dict)
+    netdevs: dict[Id, NetdevName] = Field(default_factory=dict)
     """``ready``: port id → the netdev of the VF a macvtap port will sit on here."""
 
 
 class ActualState(_Frozen):
-    host: str
-    desired_generation: int = Field(ge=0)
+    host: Annotated[str, TextRules(HOSTNAME_MAX)]
+    desired_generation: NonNegativeInt32
     """The desired-state generation this report answers."""
     ports: tuple[ActualPort, ...] = ()
     foreign: tuple[ForeignDevice, ...] = ()

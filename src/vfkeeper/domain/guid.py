@@ -152,6 +152,21 @@ def parse_mac(text: str) -> str:
     return s.replace("-", ":")
 
 
+def parse_assignable_mac(text: str) -> str:
+    """:func:`parse_mac` for a MAC a VF may be given: a unicast address (bit 0 of the first
+    octet clear, so not broadcast nor multicast) that is not all-zero. NIC drivers refuse a
+    multicast VF MAC (``ip link set … vf N mac``: EINVAL, igb and ixgbe check
+    ``is_valid_ether_addr``) and read all-zero as "no address"."""
+    mac = parse_mac(text)
+    if int(mac[:2], 16) & 0x01:
+        kind = "the broadcast address" if mac == "ff:ff:ff:ff:ff:ff" else "a multicast address"
+        raise InvalidMacError(text, f"a unicast MAC; {mac} is {kind} (bit 0 of the first octet "
+                              "is set), which no VF can have")
+    if mac == "00:00:00:00:00:00":
+        raise InvalidMacError(text, "a MAC other than all-zero, which means 'no address'")
+    return mac
+
+
 def mac_to_guid_mlx5(mac: str) -> Guid:
     """The GUID the Mellanox drivers derive from a VF's MAC: ``aa:bb:cc:dd:ee:ff`` →
     ``aa:bb:cc:00:00:dd:ee:ff`` (OUI, two zero bytes, NIC-specific part).

@@ -12,13 +12,17 @@ Conventions (the ones operators and Nova already use):
 * PKeys are ``0x%04x`` (the full-membership bit included, as the port's table holds it).
 * A field the host did not show, or showed in a form we could not read, is ``None``; in the
   second case the inventory carries a :class:`ScanWarning` naming the path.
+* Numbers are JSON integers (``true`` or ``"2"`` is no number here).
+
+The rules beyond the types (address forms, ranges, a VF's PF present, ...) are
+:mod:`vfkeeper.domain.inventory_rules`.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 
 SCHEMA_VERSION = 2
 """2 added ``Device.sriov_vf_device`` and ``Device.vpd_serial``; a version-1 document reads as
@@ -38,20 +42,20 @@ class Netdev(_Frozen):
     name: str
     mac: str | None = None
     """Ethernet MAC, or the 20-byte IPoIB hardware address for InfiniBand interfaces."""
-    mtu: int | None = None
+    mtu: StrictInt | None = None
     operstate: str | None = None
-    speed_mbps: int | None = None
+    speed_mbps: StrictInt | None = None
     """``None`` when the link is down or the driver reports no speed (sysfs shows -1 or EINVAL)."""
     link_type: LinkType | None = None
     """From the netdev's ``type``: 1 (ARPHRD_ETHER) ethernet, 32 (ARPHRD_INFINIBAND) infiniband."""
-    dev_port: int | None = None
+    dev_port: StrictInt | None = None
     """Which port of the function this netdev is (mlx4 carries two ports on one function)."""
 
 
 class IbPort(_Frozen):
     """One port of an InfiniBand/RDMA device (``infiniband/<dev>/ports/<n>``)."""
 
-    number: int
+    number: StrictInt
     state: str | None = None
     """As the kernel prints it, e.g. ``4: ACTIVE``."""
     phys_state: str | None = None
@@ -60,7 +64,7 @@ class IbPort(_Frozen):
     rate: str | None = None
     port_guid: str | None = None
     """GID index 0's interface id, which is the port GUID on InfiniBand ports."""
-    lid: int | None = None
+    lid: StrictInt | None = None
     pkeys: tuple[str, ...] = ()
     """The non-zero entries of the port's PKey table, in table order."""
 
@@ -96,18 +100,18 @@ class Device(_Frozen):
     dev_type: DevType
     parent_addr: str | None = None
     """For a VF, its PF's address."""
-    vf_index: int | None = None
+    vf_index: StrictInt | None = None
     """For a VF, N in the PF's ``virtfnN`` link that points at it."""
-    sriov_totalvfs: int | None = None
-    sriov_numvfs: int | None = None
+    sriov_totalvfs: StrictInt | None = None
+    sriov_numvfs: StrictInt | None = None
     driver: str | None = None
     """The bound driver's name; ``None`` when unbound. ``vfio-pci`` is a driver too."""
     bus_info: str | None = None
     """What ``ethtool -i`` shows as bus-info for the function's netdevs: the PCI address for
     PCI NICs, ``virtioN`` for virtio-net. ``None`` when the function has no netdev (unbound,
     or bound to ``vfio-pci``)."""
-    numa_node: int | None = None
-    iommu_group: int | None = None
+    numa_node: StrictInt | None = None
+    iommu_group: StrictInt | None = None
     netdevs: tuple[Netdev, ...] = ()
     link_type: LinkType | None = None
     """From the first netdev's ``type``; without a netdev, from the InfiniBand device's first
@@ -116,7 +120,7 @@ class Device(_Frozen):
     infiniband: IbDevice | None = None
     vf_admin_guids: VfAdminGuids | None = None
     """For a VF whose PF's driver exposes them (mlx5: ``<pf>/sriov/<vf_index>/``)."""
-    is_network: bool = True
+    is_network: StrictBool = True
     """False for non-network functions, which discovery lists only when asked for all."""
     sriov_vf_device: str | None = None
     """A PF's ``sriov_vf_device``: the product id its VFs show (4 hex digits, like
@@ -136,7 +140,7 @@ class ScanWarning(_Frozen):
 class HostInventory(_Frozen):
     """Everything discovery found on one host, at one moment."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: StrictInt = SCHEMA_VERSION
     hostname: str
     devices: tuple[Device, ...] = ()
     warnings: tuple[ScanWarning, ...] = ()

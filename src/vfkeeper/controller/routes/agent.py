@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from vfkeeper.controller import agent_state, task_reports
 from vfkeeper.controller.auth import require_host_access
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.fields import HostName
 from vfkeeper.domain.agent_state import ActualState
 
 
@@ -17,7 +18,7 @@ def router(ctx: Context) -> APIRouter:
 
     @r.put("/{name}/actual-state",
            dependencies=[require_host_access(ctx.auth, "report the actual state", write=True)])
-    def put_actual_state(name: str, state: ActualState) -> dict[str, Any]:
+    def put_actual_state(name: HostName, state: ActualState) -> dict[str, Any]:
         """Per port: phase, status (BUILD/ACTIVE/DOWN/ERROR), last error, what the host shows;
         plus devices held by unknown domains (never handed out), vanished and releasing ones;
         plus how far the host got with its part of instances' lifecycle tasks."""

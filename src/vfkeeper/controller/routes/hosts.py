@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from vfkeeper.controller import agent_state, hosts
 from vfkeeper.controller.auth import require_admin, require_host_access, require_viewer
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.fields import HostName, HostReason
 from vfkeeper.controller.views import host_view
 from vfkeeper.store.models import Host
 
@@ -19,7 +20,7 @@ class HostPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field must not pass unnoticed
 
     enabled: bool | None = None
-    disabled_reason: str | None = Field(default=None, max_length=1024)
+    disabled_reason: HostReason | None = None
 
 
 class InventoryAccepted(BaseModel):
@@ -41,7 +42,7 @@ def router(ctx: Context) -> APIRouter:
             return [host_view(s, h, now, ctx.settings.agent_timeout_s, detail=False) for h in rows]
 
     @r.get("/{name}", dependencies=[require_host_access(ctx.auth, "read", write=False)])
-    def show_host(name: str) -> dict[str, Any]:
+    def show_host(name: HostName) -> dict[str, Any]:
         with ctx.db.read() as s:
             host = hosts.get_host(s, name)
             view = host_view(s, host, ctx.clock(), ctx.settings.agent_timeout_s, detail=True)
@@ -50,13 +51,13 @@ def router(ctx: Context) -> APIRouter:
 
     @r.get("/{name}/interfaces",
            dependencies=[require_host_access(ctx.auth, "read", write=False)])
-    def host_interfaces(name: str) -> list[dict[str, Any]]:
+    def host_interfaces(name: HostName) -> list[dict[str, Any]]:
         with ctx.db.read() as s:
             return hosts.interfaces(hosts.get_host(s, name))
 
     @r.put("/{name}/inventory",
            dependencies=[require_host_access(ctx.auth, "write the inventory", write=True)])
-    def put_inventory(name: str, document: Any = Body(...)) -> InventoryAccepted:
+    def put_inventory(name: HostName, document: Any = Body(...)) -> InventoryAccepted:
         """Store the discovery document (``vfkeeper discover --json``) of host ``name``."""
         with ctx.db.write() as s:
             host, kept = hosts.store_inventory(s, name, document, ctx.matcher_for,
@@ -68,7 +69,7 @@ def router(ctx: Context) -> APIRouter:
 
     @r.post("/{name}/heartbeat", status_code=204,
             dependencies=[require_host_access(ctx.auth, "heartbeat", write=True)])
-    def heartbeat(name: str, body: hosts.Heartbeat | None = None) -> None:
+    def heartbeat(name: HostName, body: hosts.Heartbeat | None = None) -> None:
         """The agent is alive; it may say where its host's libvirt takes migrations."""
         with ctx.db.write() as s:
             hosts.heartbeat(s, name, ctx.clock(), ctx.settings.agent_timeout_s,
@@ -76,7 +77,7 @@ def router(ctx: Context) -> APIRouter:
 
     @r.patch("/{name}",
              dependencies=[require_admin(ctx.auth, "enable or disable hosts")])
-    def patch_host(name: str, patch: HostPatch) -> dict[str, Any]:
+    def patch_host(name: HostName, patch: HostPatch) -> dict[str, Any]:
         """Enable or disable a host for scheduling (instances on it are not touched)."""
         with ctx.db.write() as s:
             host = hosts.set_enabled(s, name, patch.enabled, patch.disabled_reason)

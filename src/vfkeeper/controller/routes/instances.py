@@ -11,6 +11,7 @@ from sqlalchemy import select
 from vfkeeper.controller import claims, hotplug, instances
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.fields import InstanceId, PortId
 from vfkeeper.store.models import Instance
 
 
@@ -33,26 +34,26 @@ def router(ctx: Context) -> APIRouter:
             return [instances.instance_view(s, i) for i in rows]
 
     @r.get("/{instance_id}", dependencies=[viewer])
-    def show_instance(instance_id: str) -> dict[str, Any]:
+    def show_instance(instance_id: InstanceId) -> dict[str, Any]:
         with ctx.db.read() as s:
             return instances.instance_view(s, instances.find_instance(s, instance_id))
 
     @r.delete("/{instance_id}", status_code=204, dependencies=[admin])
-    def delete_instance(instance_id: str) -> None:
+    def delete_instance(instance_id: InstanceId) -> None:
         """Release its devices and unbind its ports (they keep their MAC/GUID)."""
         with ctx.db.write() as s:
             instances.find_instance(s, instance_id)
             claims.release(s, instance_id)
 
     @r.post("/{instance_id}/ports", dependencies=[plug])
-    def attach_port(instance_id: str, body: hotplug.PortAttach) -> dict[str, Any]:
+    def attach_port(instance_id: InstanceId, body: hotplug.PortAttach) -> dict[str, Any]:
         """Hot-plug an unbound port: an SR-IOV port's device is claimed on the instance's own
         host (409 with the scheduler's reason for that host when it has none to give); the
         agent attaches it live. Returns the instance."""
         return hotplug.attach_port(ctx, instance_id, body)
 
     @r.delete("/{instance_id}/ports/{port_id}", status_code=204, dependencies=[plug])
-    def detach_port(instance_id: str, port_id: str) -> None:
+    def detach_port(instance_id: InstanceId, port_id: PortId) -> None:
         """Hot-unplug: release the port's device and unbind it (it keeps MAC/GUID); the agent
         detaches the device and restores the VF."""
         with ctx.db.write() as s:

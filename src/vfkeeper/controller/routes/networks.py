@@ -10,6 +10,7 @@ from sqlalchemy import select
 from vfkeeper.controller import networks
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.fields import NetworkKey
 from vfkeeper.store.models import Network
 
 
@@ -30,13 +31,13 @@ def router(ctx: Context) -> APIRouter:
             return [networks.network_view(n) for n in rows]
 
     @r.get("/{key}", dependencies=[viewer])
-    def show_network(key: str) -> dict[str, Any]:
+    def show_network(key: NetworkKey) -> dict[str, Any]:
         """By id or name."""
         with ctx.db.read() as s:
             return networks.network_view(networks.find_network(s, key))
 
     @r.delete("/{key}", status_code=204, dependencies=[admin])
-    def delete_network(key: str) -> None:
+    def delete_network(key: NetworkKey) -> None:
         with ctx.db.write() as s:
             networks.delete_network(s, key)
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from vfkeeper.controller import ports
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.fields import InstanceId, NetworkKey, PortId
 from vfkeeper.store.models import Port
 
 
@@ -27,7 +28,7 @@ def router(ctx: Context) -> APIRouter:
 
     @r.get("", dependencies=[viewer])
     def list_ports(
-        network: str | None = None, instance: str | None = None
+        network: NetworkKey | None = None, instance: InstanceId | None = None
     ) -> list[dict[str, Any]]:
         with ctx.db.read() as s:
             stmt = select(Port).order_by(Port.created_at, Port.id)
@@ -42,7 +43,7 @@ def router(ctx: Context) -> APIRouter:
                                     actual=actual.get(p.id)) for p in rows]
 
     @r.get("/{port_id}", dependencies=[viewer])
-    def show_port(port_id: str) -> dict[str, Any]:
+    def show_port(port_id: PortId) -> dict[str, Any]:
         with ctx.db.read() as s:
             port = ports.find_port(s, port_id)
             ids = {port.host_id} if port.host_id is not None else set()
@@ -51,7 +52,7 @@ def router(ctx: Context) -> APIRouter:
                                    actual=actual.get(port.id))
 
     @r.delete("/{port_id}", status_code=204, dependencies=[admin])
-    def delete_port(port_id: str) -> None:
+    def delete_port(port_id: PortId) -> None:
         with ctx.db.write() as s:
             ports.delete_port(s, port_id)
 

@@ -11,6 +11,7 @@ from vfkeeper.controller import hosts
 from vfkeeper.controller.auth import require_host_access, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.desired_state import DesiredState, desired_state_of
+from vfkeeper.controller.fields import HostName, InstanceId, Physnet
 from vfkeeper.controller.views import pools_of
 from vfkeeper.store.models import Allocation, Device, Host
 
@@ -20,8 +21,8 @@ def router(ctx: Context) -> APIRouter:
     viewer = require_viewer(ctx.auth)
 
     @r.get("/v1/pools", dependencies=[viewer])
-    def list_pools(host: str | None = None,
-                   physical_network: str | None = None) -> list[dict[str, Any]]:
+    def list_pools(host: HostName | None = None,
+                   physical_network: Physnet | None = None) -> list[dict[str, Any]]:
         with ctx.db.read() as s:
             stmt = select(Host).order_by(Host.name)
             if host is not None:
@@ -35,8 +36,8 @@ def router(ctx: Context) -> APIRouter:
             return out
 
     @r.get("/v1/allocations", dependencies=[viewer])
-    def list_allocations(host: str | None = None,
-                         instance: str | None = None) -> list[dict[str, Any]]:
+    def list_allocations(host: HostName | None = None,
+                         instance: InstanceId | None = None) -> list[dict[str, Any]]:
         with ctx.db.read() as s:
             stmt = (select(Allocation, Device, Host.name)
                     .join(Device, Device.id == Allocation.device_id)
@@ -57,7 +58,7 @@ def router(ctx: Context) -> APIRouter:
 
     @r.get("/v1/hosts/{name}/desired-state",
            dependencies=[require_host_access(ctx.auth, "read the desired state", write=False)])
-    def desired_state(name: str) -> DesiredState:
+    def desired_state(name: HostName) -> DesiredState:
         """What the host's agent must make true: every claimed VF and its settings, and its
         part of the instances' lifecycle tasks."""
         with ctx.db.read() as s:

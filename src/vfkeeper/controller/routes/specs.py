@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from vfkeeper.controller import specs
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.fields import HostName
 
 
 def router(ctx: Context) -> APIRouter:
@@ -29,12 +30,12 @@ def router(ctx: Context) -> APIRouter:
             return specs.set_cluster_specs(s, body.entries)
 
     @r.put("/v1/hosts/{name}/device-specs", dependencies=[admin])
-    def put_host_specs(name: str, body: specs.SpecEntries) -> dict[str, Any]:
+    def put_host_specs(name: HostName, body: specs.SpecEntries) -> dict[str, Any]:
         with ctx.db.write() as s:
             return specs.set_host_specs(s, name, body.entries)
 
     @r.delete("/v1/hosts/{name}/device-specs", dependencies=[admin])
-    def delete_host_specs(name: str) -> dict[str, Any]:
+    def delete_host_specs(name: HostName) -> dict[str, Any]:
         """Drop the override: the host follows the cluster's specs again."""
         with ctx.db.write() as s:
             return specs.set_host_specs(s, name, None)

@@ -70,7 +70,7 @@ def _decode(entry: SpecEntry, where: _Where) -> tuple[list[Any], bool]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             raise where.fail(
                 f"is not valid JSON ({exc}): {value[:120]!r}",
                 'Write one JSON object, e.g. {"vendor_id": "8086", "physical_network": '
