@@ -49,7 +49,7 @@ class AgentConfig:
     reconcile_s: float = 5.0
     migration_uri: str | None = None
     """Where peers' libvirt migrates domains to this host; default ``qemu+tcp://<host>/system``
-    (``fake://<host>/system`` with the fake libvirt)."""
+    (the fake libvirt too takes that URI: its fabric is keyed by it)."""
 
 
 @dataclass
@@ -138,9 +138,9 @@ class Agent:
 
 def migration_uri(config: AgentConfig, hostname: str) -> str:
     """Where peers migrate domains to this host: ``--migration-uri``, else libvirt's TCP
-    transport on the host's name (the fake's own scheme for a simulated host)."""
-    scheme = "fake" if config.fake_libvirt else "qemu+tcp"
-    return config.migration_uri or f"{scheme}://{hostname}/system"
+    transport on the host's name (a simulated host's fake libvirt answers to that URI too, so
+    the controller checks every host's URI by one rule)."""
+    return config.migration_uri or f"qemu+tcp://{hostname}/system"
 
 
 def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None = None,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vfkeeper.controller.addresses import parse_guid_range, parse_mac_prefix
+from vfkeeper.domain.migration import check_domain
 
 DEFAULT_DB_URL = "sqlite:///vfkeeper.sqlite"
 DEFAULT_LISTEN = "127.0.0.1:8470"
@@ -31,6 +32,14 @@ class ControllerSettings(BaseModel):
     token_cache_ttl_s: float = Field(default=10.0, ge=0)
     """How long a verified bearer token's role is trusted without a database look-up (0: look
     it up on every request); a token removed from the database stops working within it."""
+    migration_domains: tuple[str, ...] = ()
+    """DNS domains a host's name may be qualified with in the migration URI its agent
+    announces (``host-a.example.org`` needs ``example.org``); none: only the bare name."""
+
+    @field_validator("migration_domains")
+    @classmethod
+    def _migration_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_domain(d) for d in value)
 
     @field_validator("mac_prefix")
     @classmethod
