@@ -51,8 +51,8 @@ def create_app(
         version=__version__,
         description="SR-IOV and InfiniBand VF passthrough as a managed service.",
     )
-    handlers.install(app)
     for module in ROUTERS:
         app.include_router(module.router(ctx))
+    handlers.install(app, handlers.Responder())
     app.state.ctx = ctx
     return app
