@@ -29,6 +29,7 @@ def test_defaults_keep_authentication_on() -> None:
         ("guid_range", "0x10-0x1", "LOW <= HIGH"),
         ("listen", "8470", "HOST:PORT"),
         ("migration_domains", ["-oProxyCommand=x"], "DNS domain name"),
+        ("max_body_bytes", 100, "greater than or equal to 1024"),
         ("migration_domains", ["exa mple.org"], "DNS domain name"),
     ],
 )
