@@ -5,6 +5,7 @@ does, a domain that still holds a PCI function)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import update
 
 from manual_clock import ManualClock
 from vfkeeper.agent.discovery import discover
+from vfkeeper.agent.errors import MigrationUriError
 from vfkeeper.agent.executor import SimulatedCrash
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.main import Agent, AgentConfig, build
@@ -250,6 +252,17 @@ def test_the_source_never_hands_libvirt_a_stored_uri_that_is_not_the_destination
     assert _live(cluster, "sim-a") == [("hostdev", f"ua-vfk-{direct}")]
     assert cluster.hv["sim-b"].domains == {}
     _no_violations(app)
+
+
+def test_an_agent_given_a_refused_migration_uri_does_not_start(tmp_path: Path) -> None:
+    simulate_host(tmp_path / "h", "e810", 1, 2, hostname="sim-x")
+    config = AgentConfig(controller="http://vfk", token=None, host="sim-x",
+                         sysfs_root=str(tmp_path / "h"), state_dir=str(tmp_path / "state"),
+                         fake_linkops=True, fake_libvirt=True,
+                         migration_uri="qemu+ext:///system?command=/tmp/evil")
+    with pytest.raises(MigrationUriError, match=r"--migration-uri: .* send qemu\+tcp://sim-x/"):
+        build(config)
+    assert build(dataclasses.replace(config, migration_uri="qemu+tls://sim-x.example/system"))
 
 
 def test_no_room_on_the_destination_is_a_409_that_writes_nothing(
