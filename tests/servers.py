@@ -45,10 +45,24 @@ def _as_postgres(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 class PostgresCluster:
-    """A running throwaway cluster; ``new_database()`` gives each user its own database."""
+    """A running throwaway cluster; ``new_database()`` gives each user its own database.
+    ``stop()`` and ``start()`` take the server down and bring it back (same port, same data),
+    as an outage of the database would."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, data: Path | None = None, options: str = "") -> None:
         self.port = port
+        self._data = data
+        self._options = options
+
+    def stop(self) -> None:
+        assert self._data is not None, "not a cluster this process started"
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self._data), "-m", "immediate", "-w",
+                     "stop")
+
+    def start(self) -> None:
+        assert self._data is not None, "not a cluster this process started"
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self._data), "-o", self._options, "-l",
+                     str(self._data / "log"), "-w", "start")
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://test@127.0.0.1:{self.port}/{database}"
@@ -83,12 +97,13 @@ def postgres_cluster(max_connections: int = 300) -> Iterator[PostgresCluster]:
     _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "test", "--auth=trust", "--no-sync")
     opts = (f"-k {data} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
             f"-c max_connections={max_connections}")
-    _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(data / "log"),
-                 "-w", "start")
+    cluster = PostgresCluster(port, data, opts)
+    cluster.start()
     try:
-        yield PostgresCluster(port)
+        yield cluster
     finally:
-        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        with suppress(subprocess.CalledProcessError):  # already stopped by its user
+            cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

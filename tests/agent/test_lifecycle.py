@@ -5,6 +5,7 @@ does, a domain that still holds a PCI function)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ import httpx
 import pytest
 from agent_sim import token
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from manual_clock import ManualClock
 from vfkeeper.agent.discovery import discover
+from vfkeeper.agent.errors import MigrationUriError
 from vfkeeper.agent.executor import SimulatedCrash
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.main import Agent, AgentConfig, build
@@ -24,6 +27,7 @@ from vfkeeper.agent.simhost import SimulatedHypervisor, fake_linkops, locator
 from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.sim import simulate_host
 from vfkeeper.store.invariants import violations
+from vfkeeper.store.models import Host
 
 SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
 HOSTS = ("sim-a", "sim-b")
@@ -49,7 +53,8 @@ class Cluster:
             kernel = fake_linkops(inventory)
             self.vf_of[name] = locator(inventory)
             self.hv[name] = SimulatedHypervisor(kernel, self.vf_of[name].get,
-                                                uri=f"fake://{name}/system", fabric=self.fabric)
+                                                uri=f"qemu+tcp://{name}/system",
+                                                fabric=self.fabric)
             self.agents[name] = self.new_agent(name)
 
     def new_agent(self, name: str) -> Agent:
@@ -194,16 +199,18 @@ def test_a_refused_migration_rolls_back_and_replugs(app: FastAPI, admin: httpx.C
                                                     cluster: Cluster) -> None:
     instance_id, (direct,) = _boot(admin, "direct")
     cluster.run("sim-a")
-    # the destination's libvirt cannot be reached at the URI its agent gave
+    # the destination's libvirt cannot be reached at the URI its agent gave (nothing listens on
+    # that port of sim-b)
     cluster.agents["sim-b"].config = cluster.agents["sim-b"].config.__class__(
-        **{**cluster.agents["sim-b"].config.__dict__, "migration_uri": "fake://nowhere/system"})
+        **{**cluster.agents["sim-b"].config.__dict__,
+           "migration_uri": "qemu+tcp://sim-b:16600/system"})
     cluster.run("sim-b")
     assert admin.post(f"/v1/instances/{instance_id}/migrate",
                       json={"host": "sim-b"}).status_code == 202
     cluster.run("sim-b", "sim-a")
     view = _instance(admin, instance_id)
     assert (view["status"], view["host"], view["task"]) == ("ACTIVE", "sim-a", None)
-    assert "unable to connect to server at 'nowhere" in view["last_error"]
+    assert "unable to connect to server at 'sim-b:16600'" in view["last_error"]
     [pool_b] = admin.get("/v1/pools", params={"host": "sim-b"}).json()
     assert pool_b["used"] == 0  # the reservation is freed
     cluster.run("sim-a")  # plugged back in where it was
@@ -212,6 +219,50 @@ def test_a_refused_migration_rolls_back_and_replugs(app: FastAPI, admin: httpx.C
     cluster.run("sim-b")  # the destination gives back the VF it had programmed
     assert cluster.agents["sim-b"].reconciler.journal.load() == {}
     _no_violations(app)
+
+
+@pytest.mark.parametrize("stored", [
+    "qemu+ext:///system?command=/tmp/evil",
+    "qemu+ssh://-oProxyCommand=touch${IFS}/tmp/pwned/system",
+    "file:///etc/passwd",
+    "qemu+tcp://sim-a/system",  # not the destination: another host's libvirt
+])
+def test_the_source_never_hands_libvirt_a_stored_uri_that_is_not_the_destinations(
+        app: FastAPI, admin: httpx.Client, cluster: Cluster, stored: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URI an older controller stored unchecked: the source's agent refuses it before libvirt
+    sees it, the task fails with the reason, and the instance stays where it was."""
+    asked: list[str] = []
+    migrate = cluster.hv["sim-a"].migrate
+    monkeypatch.setattr(cluster.hv["sim-a"], "migrate",
+                        lambda domain, uri, **kw: (asked.append(uri), migrate(domain, uri, **kw)))
+    instance_id, (direct,) = _boot(admin, "direct")
+    cluster.run("sim-a")
+    with app.state.ctx.db.write() as s:
+        s.execute(update(Host).where(Host.name == "sim-b").values(migration_uri=stored))
+    assert admin.post(f"/v1/instances/{instance_id}/migrate",
+                      json={"host": "sim-b"}).status_code == 202
+    for name in ("sim-b", "sim-a", "sim-b", "sim-a"):  # no heartbeat: it would fix the URI
+        cluster.agents[name].reconcile()
+    assert asked == []  # libvirt was never asked
+    view = _instance(admin, instance_id)
+    assert (view["status"], view["host"], view["task"]) == ("ACTIVE", "sim-a", None)
+    assert f"migration URI {stored!r} is refused" in view["last_error"]
+    assert "qemu+tcp://sim-b/system" in view["last_error"]  # what the destination should send
+    assert _live(cluster, "sim-a") == [("hostdev", f"ua-vfk-{direct}")]
+    assert cluster.hv["sim-b"].domains == {}
+    _no_violations(app)
+
+
+def test_an_agent_given_a_refused_migration_uri_does_not_start(tmp_path: Path) -> None:
+    simulate_host(tmp_path / "h", "e810", 1, 2, hostname="sim-x")
+    config = AgentConfig(controller="http://vfk", token=None, host="sim-x",
+                         sysfs_root=str(tmp_path / "h"), state_dir=str(tmp_path / "state"),
+                         fake_linkops=True, fake_libvirt=True,
+                         migration_uri="qemu+ext:///system?command=/tmp/evil")
+    with pytest.raises(MigrationUriError, match=r"--migration-uri: .* send qemu\+tcp://sim-x/"):
+        build(config)
+    assert build(dataclasses.replace(config, migration_uri="qemu+tls://sim-x.example/system"))
 
 
 def test_no_room_on_the_destination_is_a_409_that_writes_nothing(

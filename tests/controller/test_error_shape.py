@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import anyio
 import httpx
+from fastapi import FastAPI
+
+from vfkeeper.controller.app import create_app
+from vfkeeper.controller.settings import ControllerSettings
+from vfkeeper.demo.server import RunningController
 
 
 def _assert_envelope(resp: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -77,3 +83,47 @@ def test_known_errors_are_answered_not_re_raised_to_the_server(app: object) -> N
 
     assert anyio.run(get, "/v1/hosts/ghost").status_code == 401
     assert anyio.run(get, "/v1/no-such-thing").status_code == 404
+
+
+def _boom() -> None:
+    raise RuntimeError("a bug with a secret inside")
+
+
+def test_an_unexpected_error_is_a_500_envelope_that_closes_the_connection(app: FastAPI) -> None:
+    """Answered inside the app (the server never sees the exception), without the bug's words,
+    and with ``Connection: close``."""
+    app.add_api_route("/v1/test-boom", _boom)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vfkeeper") as c:
+            return await c.get("/v1/test-boom")
+
+    resp = anyio.run(get)
+    err = _assert_envelope(resp, 500, "internal_error")
+    assert "secret" not in resp.text and "traceback" in str(err["message"])
+    assert resp.headers["connection"] == "close"
+
+
+def test_after_a_500_the_next_request_on_the_same_connection_pool_succeeds(
+    migrated_db_url: str,
+) -> None:
+    """A real uvicorn and one keep-alive client: the 500 says ``Connection: close`` and the
+    server closes that connection after it, so the client's next request goes out on a new one.
+    (Without the header the client reused a connection uvicorn was dropping; whether it then got
+    "Connection reset by peer" depended on timing, which the header takes out of play.)"""
+    app = create_app(ControllerSettings(db_url=migrated_db_url, auth=False))
+    app.add_api_route("/v1/test-boom", _boom)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = RunningController(app, sock)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            assert c.get("/v1/hosts").status_code == 200
+            for _ in range(3):
+                boom = c.get("/v1/test-boom")
+                assert boom.status_code == 500 and boom.headers["connection"] == "close"
+                assert c.get("/v1/hosts").status_code == 200
+    finally:
+        server.stop()

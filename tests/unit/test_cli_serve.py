@@ -28,11 +28,19 @@ def test_defaults_keep_authentication_on() -> None:
         ("guid_range", "0x0-0x10", "includes 0 or all-ones"),
         ("guid_range", "0x10-0x1", "LOW <= HIGH"),
         ("listen", "8470", "HOST:PORT"),
+        ("migration_domains", ["-oProxyCommand=x"], "DNS domain name"),
+        ("max_body_bytes", 100, "greater than or equal to 1024"),
+        ("migration_domains", ["exa mple.org"], "DNS domain name"),
     ],
 )
 def test_bad_settings_are_usage_errors_that_say_why(option: str, value: str, says: str) -> None:
     with pytest.raises(typer.BadParameter, match=says):
         settings_from_options(**{**_OK, option: value})  # type: ignore[arg-type]
+
+
+def test_migration_domains_are_kept_in_one_spelling() -> None:
+    settings = settings_from_options(**_OK, migration_domains=["Example.ORG.", "lab.test"])  # type: ignore[arg-type]
+    assert settings.migration_domains == ("example.org", "lab.test")
 
 
 def test_serve_is_documented_in_help() -> None:

@@ -51,6 +51,15 @@ class DesiredStateMismatchError(ControllerError):
             "nothing on the host (running VMs keep their devices).")
 
 
+class ControllerStoreUnavailableError(ControllerRejectedError):
+    """The controller answered 503 ``store_unavailable``: its database does not answer."""
+
+    def __init__(self, method: str, path: str, message: str) -> None:
+        super().__init__(method, path, 503, "store_unavailable", message)
+        self.args = (f"the controller's database is unavailable, retrying ({method} {path}: "
+                     f"{message})",)
+
+
 class ControllerClient:
     def __init__(self, url: str, token: str | None, host: str,
                  transport: httpx.BaseTransport | None = None, timeout_s: float = 30.0) -> None:
@@ -75,6 +84,8 @@ class ControllerClient:
             code, message = str(error["code"]), str(error["message"])
         except (ValueError, KeyError, TypeError):
             code, message = "?", resp.text[:200]
+        if resp.status_code == 503 and code == "store_unavailable":
+            raise ControllerStoreUnavailableError(method, path, message)
         raise ControllerRejectedError(method, path, resp.status_code, code, message)
 
     def put_inventory(self, inventory: HostInventory) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Every error carries the data a user needs to fix the problem, and its message sa
 wrong and what to do. The tree (add new errors where they belong, and list them here)::
 
     AgentError                   base of everything the agent raises
+    ├── MigrationUriError        --migration-uri is not a URI the host may announce
     ├── SysfsRootError           the given root has no PCI device listing: wrong --sysfs-root
     └── SysfsReadError           one sysfs path could not be read (discovery turns it into a
         │                        ScanWarning; it never aborts a scan)
@@ -17,6 +18,15 @@ from __future__ import annotations
 
 class AgentError(Exception):
     """Base of every error the host agent raises."""
+
+
+class MigrationUriError(AgentError):
+    """``--migration-uri`` breaks the rule the controller and the source hosts apply
+    (:func:`vfkeeper.domain.migration.check_migration_uri`): every heartbeat would be refused."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"--migration-uri: {reason}")
 
 
 class SysfsRootError(AgentError):

@@ -21,7 +21,7 @@ from typing import Any
 from vfkeeper.agent.controller_client import ControllerClient, ControllerError
 from vfkeeper.agent.desired import HostIndex
 from vfkeeper.agent.discovery import discover
-from vfkeeper.agent.errors import AgentError
+from vfkeeper.agent.errors import AgentError, MigrationUriError
 from vfkeeper.agent.executor import Reconciler
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
@@ -29,7 +29,9 @@ from vfkeeper.agent.linkops.protocol import LinkOps
 from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.agent.tasks import TaskRunner
 from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.errors import InvalidMigrationUriError
 from vfkeeper.domain.inventory import HostInventory
+from vfkeeper.domain.migration import check_migration_uri
 
 log = logging.getLogger("vfkeeper.agent")
 
@@ -49,7 +51,7 @@ class AgentConfig:
     reconcile_s: float = 5.0
     migration_uri: str | None = None
     """Where peers' libvirt migrates domains to this host; default ``qemu+tcp://<host>/system``
-    (``fake://<host>/system`` with the fake libvirt)."""
+    (the fake libvirt too takes that URI: its fabric is keyed by it)."""
 
 
 @dataclass
@@ -138,9 +140,9 @@ class Agent:
 
 def migration_uri(config: AgentConfig, hostname: str) -> str:
     """Where peers migrate domains to this host: ``--migration-uri``, else libvirt's TCP
-    transport on the host's name (the fake's own scheme for a simulated host)."""
-    scheme = "fake" if config.fake_libvirt else "qemu+tcp"
-    return config.migration_uri or f"{scheme}://{hostname}/system"
+    transport on the host's name (a simulated host's fake libvirt answers to that URI too, so
+    the controller checks every host's URI by one rule)."""
+    return config.migration_uri or f"qemu+tcp://{hostname}/system"
 
 
 def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None = None,
@@ -148,6 +150,10 @@ def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None
     """Build an agent; ``transport`` (httpx), ``linkops`` and ``domain_ops`` are for tests."""
     reader = SysfsReader(config.sysfs_root)
     hostname = config.host or discover(reader).hostname
+    try:  # refused here rather than by every heartbeat (any DNS domain: the controller's list)
+        check_migration_uri(migration_uri(config, hostname), hostname)
+    except InvalidMigrationUriError as exc:
+        raise MigrationUriError(str(exc)) from exc
     inventory = discover(reader, hostname=hostname)
     if linkops is None:
         linkops = _linkops(config, inventory)

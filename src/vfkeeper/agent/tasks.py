@@ -15,6 +15,10 @@ survives an agent restart at any point:
 * **resume**: start a saved (or shut-off) domain; a running one is ``done``. The controller
   then marks the ports plugged and the next pass attaches them.
 
+The destination's migration URI is checked again before libvirt sees it
+(:func:`vfkeeper.domain.migration.check_migration_uri`): one that could make this host run a
+program, pass options to ssh or reach another host than the destination fails the task.
+
 libvirt's refusals end the task as ``failed`` with libvirt's words; the controller rolls back.
 """
 
@@ -28,6 +32,8 @@ from vfkeeper.agent.libvirt.errors import DomainOpsError
 from vfkeeper.agent.libvirt.protocol import DomainDevices, DomainOps
 from vfkeeper.domain.agent_state import TaskReport
 from vfkeeper.domain.desired_state import ALIAS_PREFIX, DesiredPort, DesiredState, DesiredTask
+from vfkeeper.domain.errors import InvalidMigrationUriError
+from vfkeeper.domain.migration import check_migration_uri
 
 
 def _ports(task: DesiredTask, desired: DesiredState) -> list[DesiredPort]:
@@ -130,8 +136,13 @@ class TaskRunner:
                                                                                    strict=True))
 
     def _migrate(self, task: DesiredTask, name: str) -> TaskReport:
-        if not task.migration_uri:
+        if not task.migration_uri or not task.peer_host:
             return _report(task, "failed", f"host {task.peer_host} has no migration URI")
+        try:  # again here: a URI an older controller stored unchecked must not reach libvirt
+            check_migration_uri(task.migration_uri, task.peer_host)
+        except InvalidMigrationUriError as exc:
+            return _report(task, "failed", f"not migrating to host {task.peer_host}: the URI "
+                           f"its agent announced is unsafe: {exc}")
         live = rewrite_macvtap(self.domain_ops.domain_xml(name), task.netdevs)
         persistent = rewrite_macvtap(self.domain_ops.domain_xml(name, inactive=True),
                                      task.netdevs)

@@ -9,6 +9,7 @@ from the caches. The schema is upgraded once, by the parent, before the workers 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import typer
 import uvicorn
@@ -20,6 +21,7 @@ from vfkeeper.controller.settings import (
     DEFAULT_GUID_RANGE,
     DEFAULT_LISTEN,
     DEFAULT_MAC_PREFIX,
+    DEFAULT_MAX_BODY_BYTES,
     ControllerSettings,
     parse_listen,
 )
@@ -52,13 +54,15 @@ def settings_from_options(
     *,
     db: str, listen: str, insecure_no_auth: bool, mac_prefix: str, guid_range: str,
     agent_timeout: float, weigher: str, token_cache_ttl: float = 10.0,
+    migration_domains: Sequence[str] = (), max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> ControllerSettings:
     """The controller settings for the command line; a bad value is a usage error (exit 2)."""
     try:
         return ControllerSettings(
             db_url=db, listen=listen, auth=not insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout_s=agent_timeout, weigher=weigher,
-            token_cache_ttl_s=token_cache_ttl,
+            token_cache_ttl_s=token_cache_ttl, migration_domains=tuple(migration_domains),
+            max_body_bytes=max_body_bytes,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -90,6 +94,15 @@ def register(app: typer.Typer) -> None:
             10.0, "--token-cache-ttl", envvar="VFKEEPER_TOKEN_CACHE_TTL",
             help="Seconds a verified bearer token is trusted without a database look-up "
                  "(0: every request)."),
+        max_body_bytes: int = typer.Option(
+            DEFAULT_MAX_BODY_BYTES, "--max-body-bytes", envvar="VFKEEPER_MAX_BODY_BYTES",
+            help="The largest request body accepted, in bytes (413 above it); the default "
+                 "holds the inventory of a 4,160-function host four times."),
+        migration_domains: list[str] = typer.Option(
+            [], "--migration-domain", envvar="VFKEEPER_MIGRATION_DOMAINS", metavar="DOMAIN",
+            help="A DNS domain hosts' names may be qualified with in the migration URIs their "
+                 "agents announce (host-a.example.org needs example.org); repeat for more. "
+                 "Default: only the bare host name."),
         workers: int = typer.Option(1, "--workers", envvar="VFKEEPER_WORKERS", min=1,
                                     help="Worker processes (each a controller with its own "
                                          "cache; the claim transaction keeps them correct)."),
@@ -98,7 +111,8 @@ def register(app: typer.Typer) -> None:
         settings = settings_from_options(
             db=db, listen=listen, insecure_no_auth=insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout=agent_timeout, weigher=weigher,
-            token_cache_ttl=token_cache_ttl)
+            token_cache_ttl=token_cache_ttl, migration_domains=migration_domains,
+            max_body_bytes=max_body_bytes)
         if not settings.auth:
             typer.secho("WARNING: --insecure-no-auth: anyone who can reach "
                         f"{settings.listen} is admin", fg="red", err=True)

@@ -14,6 +14,7 @@ from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
 from vfkeeper.controller.cluster import SchedulingCache
 from vfkeeper.controller.context import Context
+from vfkeeper.controller.limits import BodyGuard, TokenRoutes
 from vfkeeper.controller.routes import agent, hosts, instances, lifecycle, networks, ports, reads
 from vfkeeper.controller.routes import specs as spec_routes
 from vfkeeper.controller.settings import ControllerSettings
@@ -51,8 +52,16 @@ def create_app(
         version=__version__,
         description="SR-IOV and InfiniBand VF passthrough as a managed service.",
     )
-    handlers.install(app)
-    for module in ROUTERS:
-        app.include_router(module.router(ctx))
+    routers = [module.router(ctx) for module in ROUTERS]
+    for router in routers:
+        app.include_router(router)
+    responder = handlers.Responder()
+    # the last added is the outermost: CatchAll (handlers.install) answers whatever BodyGuard
+    # or the routes raise
+    app.add_middleware(BodyGuard, auth=ctx.auth, responder=responder,
+                       max_body_bytes=settings.max_body_bytes,
+                       needs_token=TokenRoutes([r for router in routers for r in router.routes],
+                                               ctx.auth.principal))
+    handlers.install(app, responder)
     app.state.ctx = ctx
     return app

@@ -8,6 +8,9 @@ A verified token's role is cached in the process for ``token_cache_ttl_s`` (a se
 default), so a request costs no database transaction for its token; a token removed from the
 database stops working within that time. Unknown tokens are never cached: a new token works at
 once.
+
+:meth:`Auth.principal` is also what :mod:`vfkeeper.controller.limits` calls for a request with a
+body, before the body is read; the route's own check then finds the role in the cache.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ The tree (add new errors where they belong, and list them here)::
     ├── ForbiddenError              403 ``forbidden``: the token's role may not do this
     ├── NotFoundError               404 ``not_found``: no such resource (or route)
     ├── MethodNotAllowedError       405 ``method_not_allowed``
+    ├── BodyTooLargeError           413 ``body_too_large``: the body is over ``max_body_bytes``
     ├── ConflictError               409 ``conflict``: the request clashes with the cluster's state
     │   ├── AlreadyExistsError      409 ``already_exists``: the name is taken
     │   ├── InUseError              409 ``in_use``: something still uses the resource
@@ -74,6 +75,19 @@ class NotFoundError(ControllerError):
 class MethodNotAllowedError(ControllerError):
     http_status = 405
     code = "method_not_allowed"
+
+
+class BodyTooLargeError(ControllerError):
+    http_status = 413
+    code = "body_too_large"
+
+    def __init__(self, limit: int, declared: int | None = None) -> None:
+        size = f"{declared} bytes" if declared is not None else "more"
+        super().__init__(
+            f"the request body is {size}; this controller accepts at most {limit} bytes "
+            "(vfkeeper serve --max-body-bytes); send less, or raise the limit",
+            {"limit_bytes": limit} | ({} if declared is None else {"declared_bytes": declared}),
+        )
 
 
 class ConflictError(ControllerError):

@@ -7,6 +7,7 @@ with a ``problem``, and reported: the allocation stays valid until its instance 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,6 +20,8 @@ from vfkeeper.controller.errors import InvalidInputError, NotFoundError
 from vfkeeper.controller.fields import invalid, require_storable
 from vfkeeper.domain import inventory as inv
 from vfkeeper.domain import inventory_rules
+from vfkeeper.domain.errors import InvalidMigrationUriError
+from vfkeeper.domain.migration import check_migration_uri
 from vfkeeper.store.models import Allocation, Device, Host, utcnow
 
 # Version 2 only added optional fields (vpd_serial, sriov_vf_device): agents of the release before
@@ -168,21 +171,39 @@ class Heartbeat(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     migration_uri: str | None = Field(
-        default=None, max_length=1024, pattern=r"^[a-z][a-z0-9+.-]*://",
-        description="The libvirt URI peers live-migrate to (e.g. qemu+tcp://host-a/system).")
+        default=None, max_length=1024,
+        description="The libvirt URI peers live-migrate to, naming this host: "
+                    "qemu+tcp://HOST/system, qemu+tls://HOST/system or "
+                    "qemu+ssh://[USER@]HOST/system, optionally with :PORT, no query string "
+                    "(see docs/api.md).")
 
 
-def heartbeat(session: Session, name: str, now: datetime, timeout_s: float,
-              migration_uri: str | None = None) -> None:  # fmt: skip
+def heartbeat(session: Session, name: str, now: datetime, timeout_s: float, *,
+              migration_uri: str | None = None,
+              migration_domains: Collection[str] = ()) -> None:  # fmt: skip
     """Record that the host's agent is alive (and where libvirt takes migrations, when it
     says). An agent coming back after counting as dead bumps the host's generation: its host
-    is schedulable again, and the agent re-reads its state."""
+    is schedulable again, and the agent re-reads its state. A migration URI that is not one
+    the host may announce (:func:`vfkeeper.domain.migration.check_migration_uri`) refuses the
+    whole heartbeat."""
     host = get_host(session, name, lock=True)
+    if migration_uri is not None:
+        _check_migration_uri(migration_uri, host.name, migration_domains)
     if not agent_alive(host.last_seen_at, now, timeout_s):
         host.generation += 1
     host.last_seen_at = now
     if migration_uri is not None and migration_uri != host.migration_uri:
         host.migration_uri = migration_uri
+
+
+def _check_migration_uri(uri: str, host: str, domains: Collection[str]) -> None:
+    try:
+        check_migration_uri(uri, host, domains)
+    except InvalidMigrationUriError as exc:
+        raise InvalidInputError("migration_uri",
+                                f"{uri!r} is refused: {exc.problem}; send {exc.expected}",
+                                {"given": uri, "problem": exc.problem,
+                                 "expected": exc.expected}) from exc
 
 
 def set_enabled(session: Session, name: str, enabled: bool | None, reason: str | None) -> Host:

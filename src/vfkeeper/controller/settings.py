@@ -7,11 +7,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vfkeeper.controller.addresses import parse_guid_range, parse_mac_prefix
+from vfkeeper.domain.migration import check_domain
 
 DEFAULT_DB_URL = "sqlite:///vfkeeper.sqlite"
 DEFAULT_LISTEN = "127.0.0.1:8470"
 DEFAULT_MAC_PREFIX = "02:76:66"
 DEFAULT_GUID_RANGE = "0x0276660000000001-0x027666fffffffffe"
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+"""16 MiB: a host of 4,160 PCI functions (64 ConnectX-5 PFs x 64 VFs, 128-entry PKey tables)
+sends a 4.0 MB inventory, the discovery benchmark's 1,040-function host 1.0 MB."""
 
 
 class ControllerSettings(BaseModel):
@@ -31,6 +35,16 @@ class ControllerSettings(BaseModel):
     token_cache_ttl_s: float = Field(default=10.0, ge=0)
     """How long a verified bearer token's role is trusted without a database look-up (0: look
     it up on every request); a token removed from the database stops working within it."""
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """The largest request body accepted (413 above it; see docs/api.md)."""
+    migration_domains: tuple[str, ...] = ()
+    """DNS domains a host's name may be qualified with in the migration URI its agent
+    announces (``host-a.example.org`` needs ``example.org``); none: only the bare name."""
+
+    @field_validator("migration_domains")
+    @classmethod
+    def _migration_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_domain(d) for d in value)
 
     @field_validator("mac_prefix")
     @classmethod

@@ -7,6 +7,7 @@ wrong and what to do. The tree (add new errors where they belong, and list them 
     ├── InvalidValueError            a value given by a user or read from a host is malformed
     │   ├── InvalidGuidError         not an InfiniBand GUID in any accepted form, or a forbidden one
     │   ├── InvalidMacError          not a 48-bit Ethernet MAC address
+    │   ├── InvalidMigrationUriError a libvirt migration URI vfkeeper does not let a host announce
     │   ├── InvalidPciAddressError   not a PCI address ``dddd:bb:ss.f``
     │   └── InvalidVlanError         a VLAN id outside 1-4094
     └── VifError                     a VIF cannot be rendered from what it was given
@@ -48,6 +49,16 @@ class InvalidMacError(InvalidValueError):
 
     def __init__(self, value: object, expected: str) -> None:
         super().__init__("MAC address", value, expected)
+
+
+class InvalidMigrationUriError(InvalidValueError):
+    """A libvirt migration URI that is not one a host may announce for itself; ``problem``
+    says what is wrong with it, ``expected`` what to send instead."""
+
+    def __init__(self, value: str, problem: str, expected: str) -> None:
+        super().__init__("migration URI", value, expected)
+        self.problem = problem
+        self.args = (f"migration URI {value!r} is refused: {problem}; send {expected}",)
 
 
 class InvalidPciAddressError(InvalidValueError):

@@ -17,16 +17,18 @@ in the pool; a disconnect that still reaches a statement invalidates the whole p
 from __future__ import annotations
 
 import select
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vfkeeper.store.errors import DatabaseUrlError
+from vfkeeper.store.errors import DatabaseUrlError, StoreUnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "vfkeeper_write"
@@ -81,6 +83,42 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "checkout", _pg_on_checkout)
         return engine
     raise DatabaseUrlError(url)
+
+
+_PG_UNAVAILABLE = ("08", "57P01", "57P02", "57P03", "53300")
+"""SQLSTATEs (or their class) of a server that does not serve: connection exceptions, admin or
+crash shutdown, cannot connect now (starting, stopping, in recovery), too many connections."""
+_SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY",
+                       "SQLITE_BUSY", "SQLITE_NOTADB")
+"""sqlite3 error names (prefixes) of a file that cannot be used now: cannot open, disk I/O
+error, disk full, read-only, still locked after the busy timeout, not a database."""
+
+
+def unavailable(exc: BaseException) -> StoreUnavailableError | None:
+    """The :class:`StoreUnavailableError` that ``exc`` (raised by SQLAlchemy) amounts to when it
+    says the database does not answer, else ``None`` (a bug, a constraint: not an outage)."""
+    if isinstance(exc, PoolTimeoutError):
+        return StoreUnavailableError("pool", "no database connection came free in time")
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    cause = " ".join(str(orig).split())[:300] or type(orig).__name__
+    if isinstance(orig, sqlite3.Error):
+        down = str(getattr(orig, "sqlite_errorname", "")).startswith(_SQLITE_UNAVAILABLE)
+        return StoreUnavailableError("sqlite", cause) if down else None
+    if exc.connection_invalidated or _pg_unavailable(exc):
+        return StoreUnavailableError("postgresql", cause)
+    return None
+
+
+def _pg_unavailable(exc: DBAPIError) -> bool:
+    """psycopg's OperationalError without a server's SQLSTATE (it could not connect, or lost
+    the connection) or with one of :data:`_PG_UNAVAILABLE`."""
+    if not isinstance(exc, OperationalError) or not type(exc.orig).__module__.startswith(
+            "psycopg"):
+        return False
+    state = getattr(exc.orig, "sqlstate", None)
+    return state is None or str(state).startswith(_PG_UNAVAILABLE)
 
 
 class Database:

@@ -4,7 +4,9 @@ The tree (add new errors where they belong, and list them here)::
 
     StoreError                     base of everything the store raises
     ├── DatabaseUrlError           the database URL names a backend vfkeeper does not support
-    └── MigrationError             the database schema is newer than this vfkeeper knows
+    ├── MigrationError             the database schema is newer than this vfkeeper knows
+    └── StoreUnavailableError      503 ``store_unavailable``: the database does not answer (down,
+                                   unreachable, out of connections, its file unusable); retry
 
 Errors the API turns into HTTP responses carry ``http_status`` and ``code``; the controller's
 single exception handler reads them.
@@ -59,3 +61,31 @@ class MigrationError(StoreError):
     @property
     def details(self) -> dict[str, Any]:
         return {"revision": self.revision, "known": self.known}
+
+
+class StoreUnavailableError(StoreError):
+    """The database does not answer: the server is down, unreachable, restarting or out of
+    connections, or the SQLite file cannot be opened, read or written. Nothing was written;
+    the same request may succeed once it is back (``retry_after_s``)."""
+
+    http_status = 503
+    code = "store_unavailable"
+    retry_after_s = 5
+    """What ``Retry-After`` says: the agents retry on their own intervals anyway."""
+
+    def __init__(self, backend: str, cause: str) -> None:
+        self.backend = backend
+        self.cause = cause
+        check = {
+            "postgresql": "check that the PostgreSQL server of --db is running and reachable "
+                          "from the controller, and has connections to spare",
+            "sqlite": "check that the SQLite file of --db exists and that the controller may "
+                      "read and write it and its directory, on a disk that is not full",
+        }.get(backend, "check the database of --db")
+        super().__init__(f"the controller's database does not answer ({cause}); {check}; "
+                         f"nothing was changed: retry in {self.retry_after_s} s")
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"backend": self.backend, "cause": self.cause,
+                "retry_after_s": self.retry_after_s}

@@ -73,7 +73,8 @@ def router(ctx: Context) -> APIRouter:
         """The agent is alive; it may say where its host's libvirt takes migrations."""
         with ctx.db.write() as s:
             hosts.heartbeat(s, name, ctx.clock(), ctx.settings.agent_timeout_s,
-                            body.migration_uri if body else None)
+                            migration_uri=body.migration_uri if body else None,
+                            migration_domains=ctx.settings.migration_domains)
 
     @r.patch("/{name}",
              dependencies=[require_admin(ctx.auth, "enable or disable hosts")])
