@@ -34,6 +34,7 @@ NICS = {
     # PF driver: (vendor, PF product, VF product, VF driver)
     "ice": ("8086", "1593", "1889", "iavf"),  # Intel E810
     "enic": ("1137", "0043", "0071", "enic"),  # Cisco UCS VIC (802.1Qbh VM-FEX)
+    "igb": ("8086", "10c9", "10ca", "igbvf"),  # Intel 82576 (no link state, no minimum rate)
 }
 
 
@@ -55,7 +56,7 @@ class SimHost:
 
     state_dir: Path
     driver: str = "ice"
-    """The PF's driver: ``ice`` (Intel E810) or ``enic`` (Cisco VIC)."""
+    """The PF's driver: ``ice`` (Intel E810), ``igb`` (Intel 82576) or ``enic`` (Cisco VIC)."""
     inventory: HostInventory = field(init=False)
     linkops: FakeLinkOps = field(init=False)
     libvirt: FakeDomainOps = field(init=False)
@@ -75,9 +76,11 @@ class SimHost:
     def index(self) -> HostIndex:
         return HostIndex.of(self.inventory)
 
-    def agent(self, after_step: StepHook | None = None) -> Reconciler:
+    def agent(self, after_step: StepHook | None = None, journal: Journal | None = None
+              ) -> Reconciler:  # fmt: skip
         """A fresh agent process: nothing in memory, only the journal on disk."""
-        return Reconciler(self.linkops, self.libvirt, Journal(self.state_dir), after_step)
+        return Reconciler(self.linkops, self.libvirt, journal or Journal(self.state_dir),
+                          after_step)
 
     def domain(self, name: str, *, running: bool = True, instance_id: str | None = None) -> str:
         iid = instance_id or str(uuid.uuid4())

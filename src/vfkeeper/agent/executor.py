@@ -14,7 +14,7 @@ journal, kernel and libvirt must converge.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
 from vfkeeper.agent.errors import AgentError
@@ -91,6 +91,9 @@ class Executor:
         assert step.pf is not None and step.vf_index is not None and step.wanted is not None
         previous = step.record.snapshot if step.record else None  # as the journal holds it
         result = vf.apply(self.linkops, step.pf, step.vf_index, step.wanted, previous=previous)
+        if step.record is not None and result.snapshot != step.record.snapshot:
+            # exactly what was changed: a refused best-effort setting is not an original
+            self.journal.put(replace(step.record, snapshot=result.snapshot))
         if result.skipped:
             refused = frozenset(VfAttr(r.attribute) for r in result.skipped)
             self.skipped[step.port_id] = self.skipped.get(step.port_id, frozenset()) | refused

@@ -20,7 +20,7 @@ does not know (``foreign``), a desired VF that vanished from the host (``vanishe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from vfkeeper.agent.desired import ALIAS_PREFIX, DesiredPort, HostIndex, wanted_config
@@ -28,9 +28,7 @@ from vfkeeper.agent.journal import PortRecord
 from vfkeeper.agent.libvirt.protocol import DomainDevice, DomainDevices, DomainOps
 from vfkeeper.agent.linkops.errors import LinkOpsError
 from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr, VfConfig, VfState
-from vfkeeper.agent.linkops.snapshot import VfSnapshot
-from vfkeeper.agent.linkops.snapshot import _differs as differs  # one rule for "differs"
-from vfkeeper.agent.linkops.snapshot import _recorded as recorded  # and for "original value"
+from vfkeeper.agent.linkops.snapshot import originals
 
 
 class StepKind(StrEnum):
@@ -135,14 +133,6 @@ class Plan:
     vanished: list[DesiredPort] = field(default_factory=list)
 
 
-def snapshot_for(state: VfState, wanted: VfConfig) -> VfSnapshot:
-    """The original value of every attribute ``wanted`` would change: what ``apply`` records,
-    computed before anything is written, so the journal holds it first."""
-    original = [(a, recorded(a, state.value(a))) for a, v in wanted.items()
-                if differs(state, a, v)]  # fmt: skip
-    return VfSnapshot(state.pf, state.index, VfConfig.of(original))
-
-
 def plan(desired: Iterable[DesiredPort], obs: Observation) -> Plan:
     """The steps that make the host match ``desired``; see the module docstring.
 
@@ -242,14 +232,18 @@ def _plan_program(port: DesiredPort, obs: Observation, out: Plan, record: PortRe
                                     "through netlink (no netdev for the PF?)")
         return None
     wanted = wanted_for(port, obs)
-    if record is None:
-        record = PortRecord(port.port_id, port.address, dom, port.alias, xml,
-                            snapshot_for(state, wanted))
+    before = originals(state, wanted)
+    journaled = before if record is None or record.snapshot is None else \
+        record.snapshot.adding(before)
+    if record is None or journaled != record.snapshot:
+        # the journal holds every original before the VF changes (a crash loses none)
+        record = (PortRecord(port.port_id, port.address, dom, port.alias, xml, journaled)
+                  if record is None else replace(record, snapshot=journaled))
         out.steps.append(Step(StepKind.RECORD, port.port_id, record=record))
-    if any(differs(state, a, v) for a, v in wanted.items()):
+    if before.original:
         out.steps.append(Step(StepKind.PROGRAM, port.port_id, record=record, pf=key[0],
                               vf_index=key[1], wanted=wanted))
-    return record.xml if record else xml
+    return record.xml
 
 
 def _plan_attach(port: DesiredPort, devices: DomainDevices, obs: Observation, out: Plan,
