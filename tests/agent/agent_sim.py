@@ -10,14 +10,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.discovery import discover
 from vfkeeper.agent.executor import Reconciler, StepHook
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
+from vfkeeper.agent.main import Agent, AgentConfig, build
+from vfkeeper.agent.simhost import SimulatedHypervisor, fake_linkops, locator
+from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.domain.inventory import Device, HostInventory, Netdev
 from vfkeeper.domain.vif import render_test_domain
+from vfkeeper.sim import simulate_host
 
 if TYPE_CHECKING:
+    import httpx
     from fastapi import FastAPI
 
 PF_ADDR = "0000:03:00.0"
@@ -115,3 +121,36 @@ def token(app: FastAPI, role: str) -> str:
 
     with app.state.ctx.db.write() as s:
         return create_token(s, role, role)
+
+
+E810_SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
+"""The device spec that puts the VFs of a simulated E810 (``vfkeeper simulate host e810``) on
+physnet1."""
+
+
+def boot(admin: httpx.Client, **port: Any) -> tuple[str, str]:
+    """Create a port on network n1 and an instance vm1 with it: (port id, instance id)."""
+    resp = admin.post("/v1/ports", json={"network": "n1", "vnic_type": "direct", **port})
+    assert resp.status_code == 201, resp.text
+    port_id = resp.json()["id"]
+    resp = admin.post("/v1/instances", json={"name": "vm1", "ports": [port_id]})
+    assert resp.status_code == 201, resp.text
+    return port_id, resp.json()["id"]
+
+
+def sim_agent(app: FastAPI, transport: Any, tmp_path: Path,
+              hypervisor: type[SimulatedHypervisor] | None = None) -> Agent:
+    """The real agent (fake kernel, simulated hypervisor) of a simulated E810 host ``sim-a``
+    with 4 VFs, talking to the in-process controller ``app``; ``hypervisor``: another class of
+    simulated hypervisor to build it with."""
+    root = tmp_path / "host"
+    simulate_host(root, "e810", 1, 4, hostname="sim-a")
+    config = AgentConfig(controller="http://vfk", token=token(app, "agent:sim-a"),
+                         host="sim-a", sysfs_root=str(root), state_dir=str(tmp_path / "state"),
+                         fake_linkops=True, fake_libvirt=True)
+    if hypervisor is None:
+        return build(config, transport=transport)
+    inventory = discover(SysfsReader(str(root)), hostname="sim-a")
+    linkops = fake_linkops(inventory)
+    return build(config, transport=transport, linkops=linkops,
+                 domain_ops=hypervisor(linkops, locator(inventory).get))

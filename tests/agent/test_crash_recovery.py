@@ -79,7 +79,7 @@ def _assert_attached(host: SimHost, state: DesiredState) -> None:
         for attr, value in wanted_config(p).items():
             assert vf.value(attr) == value, (p.port_id, attr)
     assert sum(_holders(host).values()) == 7  # 3 running ports x 2 + 1 config-only
-    assert set(agent.journal.load()) == {p.port_id for p in state.vfs}
+    assert set(agent.journal.load().records) == {p.port_id for p in state.vfs}
     assert report.foreign == () and report.vanished == () and report.releasing == ()
 
 
@@ -90,7 +90,7 @@ def _assert_released(host: SimHost, originals: tuple[VfState, ...]) -> None:
     assert outcome.plan.steps == []
     assert sum(_holders(host).values()) == 0, "no device left in any domain"
     assert _originals(host) == originals, "every VF back to exactly its original settings"
-    assert agent.journal.load() == {}, "journal clean"
+    assert agent.journal.load().records == {}, "journal clean"
     assert list(Path(agent.journal.dir).iterdir()) == [], "no temp files left"
     assert host.libvirt.drivers == {}, "every VF given back to its host driver"
 
@@ -119,7 +119,7 @@ def _assert_igb_attached(host: SimHost, state: DesiredState) -> None:
     report = agent.report(state, outcome)
     [actual] = report.ports
     assert (actual.status, actual.last_error) == ("ACTIVE", None)
-    [record] = agent.journal.load().values()
+    [record] = agent.journal.load().records.values()
     assert record.snapshot is not None
     assert set(record.snapshot.original.attrs()) == {VfAttr.MAC, VfAttr.VLAN,
                                                      VfAttr.MAX_TX_RATE}, \
@@ -230,7 +230,7 @@ def test_a_crash_before_the_journal_drops_a_refused_setting(igb: SimHost, then: 
     state = _igb_scenario(igb)
     with pytest.raises(SimulatedCrash):
         igb.agent(journal=_DiesOnRewrite(igb.state_dir)).reconcile(state, igb.index)
-    [record] = Journal(igb.state_dir).load().values()
+    [record] = Journal(igb.state_dir).load().records.values()
     assert record.snapshot is not None
     assert VfAttr.LINK_STATE in record.snapshot.original.attrs()
     if then == "reconcile again":

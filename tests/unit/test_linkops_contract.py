@@ -206,14 +206,14 @@ class LinkOpsContract:
         [port] = attached.ports
         assert (port.status, port.last_error) == ("ACTIVE", None)
         assert set(port.skipped) == {a.value for a in refused}
-        record = host.reconciler.journal.load()[port.port_id]
+        record = host.reconciler.journal.load().records[port.port_id]
         assert record.snapshot is not None
         assert not refused & set(record.snapshot.original.attrs()), \
             "the journal records only what was changed"
 
         released = host.pass_(host.empty(state))
         assert (released.ports, released.releasing) == ((), ())
-        assert host.reconciler.journal.load() == {}
+        assert host.reconciler.journal.load().records == {}
         assert unset_guids_as_zero(target.ops.list_vfs(target.pf)) == unset_guids_as_zero(before)
 
 

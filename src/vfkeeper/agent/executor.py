@@ -27,6 +27,7 @@ from vfkeeper.domain.agent_state import (
     ActualPort,
     ActualState,
     ForeignDevice,
+    HostProblem,
     ObservedPort,
     ReleasingDevice,
     VanishedDevice,
@@ -123,7 +124,7 @@ class Reconciler:
         records = self.journal.load()
         pfs = {index.netdev[p.parent_pf] for p in desired.plugged
                if p.parent_pf and p.parent_pf in index.netdev}  # fmt: skip
-        pfs |= {r.snapshot.pf for r in records.values() if r.snapshot is not None}
+        pfs |= {r.snapshot.pf for r in records.records.values() if r.snapshot is not None}
         return observe(self.domain_ops, self.linkops, index, records, pfs,
                        skipped=self.executor.skipped)  # fmt: skip
 
@@ -206,4 +207,7 @@ def report(desired: DesiredState, outcome: Outcome,
         releasing=tuple(ReleasingDevice(port_id=r.port_id, address=r.address, domain=r.domain,
                                         waiting_for=todo.waiting.get(r.port_id))
                         for r in obs.journal.values() if r.port_id not in wanted),
+        problems=tuple(HostProblem(kind="journal", message=d.message, path=d.path,
+                                   port_id=d.port_id, address=d.address)
+                       for d in obs.damaged.values()),
     )

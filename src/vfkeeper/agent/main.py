@@ -5,7 +5,10 @@ fake for a simulated host), DomainOps (libvirt, or the fake), the journal, the c
 client — and :class:`Agent` runs the loop: register (inventory), then on their own intervals
 heartbeat, rescan (inventory again when it changed: VFs appearing or vanishing, a new
 ``sriov_numvfs``) and reconcile (desired state → host → actual state). A failed task is logged
-and retried on its next tick; SIGTERM ends the loop after the task in progress.
+and retried on its next tick, whatever it raised: one failing pass never ends the loop or stops
+the heartbeats. A reconcile pass that fails is also reported to the controller as a host
+problem (kind ``reconcile``), so no instance is placed on a host its agent cannot reconcile
+until a pass succeeds again. SIGTERM ends the loop after the task in progress.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from vfkeeper.agent.libvirt.protocol import DomainOps
 from vfkeeper.agent.linkops.protocol import LinkOps
 from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.agent.tasks import TaskRunner
-from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.agent_state import ActualState, HostProblem
 from vfkeeper.domain.inventory import HostInventory
 
 log = logging.getLogger("vfkeeper.agent")
+MAX_PROBLEM = 2000
+"""Characters of a problem's message the agent sends."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +129,38 @@ class Agent:
             ran.append(name)
             try:
                 task()
-            except (ControllerError, AgentError) as exc:
-                log.warning("%s failed: %s", name, exc)
+            except Exception as exc:  # one failing task must not end the loop
+                self._failed(name, exc)
         return ran
+
+    def _failed(self, task: str, exc: Exception) -> None:
+        """Log a failed task with what to do; a failed reconcile pass is also reported."""
+        if isinstance(exc, ControllerError):
+            log.warning("%s failed: %s", task, exc)
+            return
+        if isinstance(exc, AgentError):
+            message = f"the agent's {task} pass failed: {exc}"
+        else:
+            message = (f"the agent's {task} pass failed unexpectedly ({type(exc).__name__}: "
+                       f"{str(exc)[:500]}); this is a bug in vfkeeper: report it with the "
+                       "agent's log (run it with --log-level debug for the traceback). The "
+                       "agent tries again at every tick")
+        log.error("%s", message)
+        log.debug("%s failed", task, exc_info=exc)
+        if task == "reconcile":
+            self._report_problem(message)
+
+    def _report_problem(self, message: str) -> None:
+        """Tell the controller this host cannot be reconciled (its scheduler then places
+        nothing here); the report says nothing of the ports, so the controller keeps those."""
+        generation = self.last_report.desired_generation if self.last_report else 0
+        problem = HostProblem(kind="reconcile", message=message[:MAX_PROBLEM])
+        try:
+            self.client.put_actual_state(ActualState(host=self.hostname,
+                                                     desired_generation=generation,
+                                                     problems=(problem,)))
+        except ControllerError as exc:
+            log.warning("could not report the failed pass to the controller: %s", exc)
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set (SIGTERM/SIGINT set it in :func:`run_forever`)."""

@@ -14,7 +14,9 @@ step that already happened is simply not planned again (level-triggered, like a 
   settings and ``forget`` the record. Nothing is restored while a domain still holds the VF.
 
 Problems that need a person are reported, not repaired: a VF held by a domain the controller
-does not know (``foreign``), a desired VF that vanished from the host (``vanished``).
+does not know (``foreign``), a desired VF that vanished from the host (``vanished``), a damaged
+journal record (its port fails with what to do, and nothing touches its VF or its device: the
+record may hold the only copy of the VF's original settings).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from vfkeeper.agent.desired import ALIAS_PREFIX, DesiredPort, HostIndex, wanted_config
-from vfkeeper.agent.journal import PortRecord
+from vfkeeper.agent.journal import DamagedRecord, JournalContents, PortRecord
 from vfkeeper.agent.libvirt.protocol import DomainDevice, DomainDevices, DomainOps
 from vfkeeper.agent.linkops.errors import LinkOpsError
 from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr, VfConfig, VfState
@@ -74,8 +76,23 @@ class Observation:
     index: HostIndex
     journal: dict[str, PortRecord]
     holders: dict[str, tuple[Holder, ...]] = field(default_factory=dict)
-    skipped: dict[str, frozenset[VfAttr]] = field(default_factory=dict)
     """PCI address → every definition holding it (macvtap resolved through its netdev)."""
+    skipped: dict[str, frozenset[VfAttr]] = field(default_factory=dict)
+    damaged: dict[str, DamagedRecord] = field(default_factory=dict)
+    """Port id → its journal record that cannot be used."""
+
+    def damaged_at(self, port: DesiredPort) -> DamagedRecord | None:
+        """The damaged record of the port, or of its device (a record of another port)."""
+        own = self.damaged.get(port.port_id)
+        if own is not None:
+            return own
+        return next((d for d in self.damaged.values() if d.address == port.address), None)
+
+    def untouchable(self, address: str, alias: str | None) -> bool:
+        """Whether a device belongs to a damaged record (by address, or by the agent's alias)."""
+        port_id = alias.removeprefix(ALIAS_PREFIX) if alias else None
+        return port_id in self.damaged or any(d.address == address
+                                              for d in self.damaged.values())
 
     def domain_for(self, port: DesiredPort) -> DomainDevices | None:
         return self.instance_domain(port.instance_id, port.instance_name)
@@ -107,7 +124,7 @@ def _holders(domains: Iterable[DomainDevices], index: HostIndex) -> dict[str, tu
 
 
 def observe(domain_ops: DomainOps, linkops: LinkOps, index: HostIndex,
-            journal: dict[str, PortRecord], pfs: Iterable[str], *,
+            journal: JournalContents, pfs: Iterable[str], *,
             skipped: dict[str, frozenset[VfAttr]] | None = None) -> Observation:  # fmt: skip
     """Read libvirt, the kernel and the journal once. A PF LinkOps cannot read is left out
     (its ports then fail their program step with LinkOps' own error)."""
@@ -118,8 +135,8 @@ def observe(domain_ops: DomainOps, linkops: LinkOps, index: HostIndex,
             vfs.update(((pf, v.index), v) for v in linkops.list_vfs(pf))
         except LinkOpsError:
             continue
-    return Observation(domains, vfs, index, journal, _holders(domains.values(), index),
-                       dict(skipped or {}))
+    return Observation(domains, vfs, index, journal.records, _holders(domains.values(), index),
+                       dict(skipped or {}), {d.port_id: d for d in journal.damaged})
 
 
 @dataclass
@@ -142,6 +159,10 @@ def plan(desired: Iterable[DesiredPort], obs: Observation) -> Plan:
     wanted_ports = {p.port_id: p for p in desired}
     claimed: set[tuple[str, str]] = set()
     for port in wanted_ports.values():
+        damaged = obs.damaged_at(port)
+        if damaged is not None:
+            out.errors[port.port_id] = damaged.message
+            continue
         _plan_port(port, obs, out, claimed)
     for record in obs.journal.values():
         owner = wanted_ports.get(record.port_id)
@@ -283,7 +304,7 @@ def _plan_strays(obs: Observation, out: Plan, claimed: set[tuple[str, str]]) -> 
     was lost) are detached; anything else holding one of this host's functions is foreign."""
     for address, holders in sorted(obs.holders.items()):
         for h in holders:
-            if (address, h.domain) in claimed:
+            if (address, h.domain) in claimed or obs.untouchable(address, h.device.alias):
                 continue
             if h.device.alias and h.device.alias.startswith(ALIAS_PREFIX):
                 port_id = h.device.alias.removeprefix(ALIAS_PREFIX)
