@@ -128,6 +128,15 @@ E810_SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "p
 physnet1."""
 
 
+def physnet1(admin: httpx.Client, agent: Agent, vlan: int = 42) -> None:
+    """Register the agent's host (one tick), put its VFs on physnet1 and create network n1
+    (VLAN ``vlan``) there."""
+    agent.tick()
+    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
+    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
+                                     "segmentation": {"type": "vlan", "id": vlan}})
+
+
 def boot(admin: httpx.Client, **port: Any) -> tuple[str, str]:
     """Create a port on network n1 and an instance vm1 with it: (port id, instance id)."""
     resp = admin.post("/v1/ports", json={"network": "n1", "vnic_type": "direct", **port})

@@ -10,19 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from agent_sim import E810_SPECS, boot, sim_agent
+from agent_sim import boot, physnet1, sim_agent
 from fastapi import FastAPI
 
 from vfkeeper.agent.libvirt.protocol import Domain
 from vfkeeper.agent.main import Agent
 from vfkeeper.agent.simhost import SimulatedHypervisor
-
-
-def _cluster(admin: httpx.Client, agent: Agent) -> None:
-    agent.tick()
-    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
-    admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
-                                     "segmentation": {"type": "vlan", "id": 42}})
 
 
 def _refused(admin: httpx.Client) -> str:
@@ -36,7 +29,7 @@ def _refused(admin: httpx.Client) -> str:
 
 def test_a_damaged_record_is_shown_and_keeps_instances_off_the_host(
         admin: httpx.Client, agent: Agent) -> None:
-    _cluster(admin, agent)
+    physnet1(admin, agent)
     first, _ = boot(admin)
     agent.reconcile()
     second, _ = boot(admin)
@@ -90,7 +83,7 @@ def _break(agent: Agent, broken: bool) -> None:
 
 def test_a_pass_that_fails_unexpectedly_is_reported_and_the_loop_goes_on(
         admin: httpx.Client, broken: Agent, caplog: pytest.LogCaptureFixture) -> None:
-    _cluster(admin, broken)
+    physnet1(admin, broken)
     port_id, _ = boot(admin)
     broken.reconcile()
     _break(broken, True)

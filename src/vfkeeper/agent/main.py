@@ -29,6 +29,7 @@ from vfkeeper.agent.executor import Reconciler
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
 from vfkeeper.agent.linkops.protocol import LinkOps
+from vfkeeper.agent.logs import OncePerChange, settings
 from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.agent.tasks import TaskRunner
 from vfkeeper.domain.agent_state import ActualState, HostProblem
@@ -73,9 +74,11 @@ class Agent:
     last_report: ActualState | None = None
     tasks: TaskRunner = field(init=False)
     _due: dict[str, float] = field(default_factory=dict)
+    _discovery: OncePerChange = field(init=False)
 
     def __post_init__(self) -> None:
         self.tasks = TaskRunner(self.domain_ops)
+        self._discovery = OncePerChange(log, logging.WARNING)
 
     def scan(self) -> HostInventory:
         return discover(self.reader, hostname=self.hostname)
@@ -83,9 +86,16 @@ class Agent:
     def rescan(self) -> bool:
         """Discover; send the inventory if it changed (or was never sent). True if sent."""
         inventory = self.scan()
+        self._discovery.say({f"{w.path}\0{w.message}": f"discovery: {w.path}: {w.message}"
+                             for w in inventory.warnings})  # fmt: skip
         if self.inventory is not None and inventory == self.inventory:
             return False
         self.client.put_inventory(inventory)
+        if self.inventory is None:
+            log.info("registered with the controller: %d devices, %d discovery warnings",
+                     len(inventory.devices), len(inventory.warnings))
+        else:
+            log.info("inventory changed; sent again: %d devices", len(inventory.devices))
         self.inventory = inventory
         return True
 
@@ -189,7 +199,21 @@ def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None
         domain_ops = _domain_ops(config, inventory, linkops)
     client = ControllerClient(config.controller, config.token, hostname, transport)
     reconciler = Reconciler(linkops, domain_ops, Journal(config.state_dir))
+    log.info("agent starting: %s", settings(startup_settings(config, hostname)))
     return Agent(reader, linkops, domain_ops, client, reconciler, hostname, config)
+
+
+def startup_settings(config: AgentConfig, hostname: str) -> dict[str, object]:
+    """The effective settings, as the start-up line says them (never the token itself)."""
+    return {
+        "host": hostname, "controller": config.controller,
+        "token": "given" if config.token else "none", "sysfs root": config.sysfs_root,
+        "VF programming": "in memory (--fake-linkops)" if config.fake_linkops else "netlink",
+        "libvirt": "simulated (--fake-libvirt)" if config.fake_libvirt else config.libvirt_uri,
+        "state dir": config.state_dir, "migration URI": migration_uri(config, hostname),
+        "heartbeat every": f"{config.heartbeat_s:g} s", "rescan every": f"{config.rescan_s:g} s",
+        "reconcile every": f"{config.reconcile_s:g} s",
+    }  # fmt: skip
 
 
 def _linkops(config: AgentConfig, inventory: HostInventory) -> LinkOps:

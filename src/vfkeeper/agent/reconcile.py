@@ -55,6 +55,13 @@ class Step:
     pf: str | None = None
     vf_index: int | None = None
     wanted: VfConfig | None = None
+    address: str | None = None
+    """The PCI function the step is about, when no ``record`` names it (attach, strays)."""
+
+    @property
+    def function(self) -> str | None:
+        """The PCI function the step is about."""
+        return self.address or (self.record.address if self.record else None)
 
     def __str__(self) -> str:
         where = ("live" if self.live else "") + ("+config" if self.config else "")
@@ -273,10 +280,11 @@ def _plan_attach(port: DesiredPort, devices: DomainDevices, obs: Observation, ou
     dom = devices.domain
     held = [h for h in obs.holders.get(port.address, ()) if h.domain == dom.name]
     if dom.state.active and not any(h.where == "live" for h in held):
-        out.steps.append(Step(StepKind.ATTACH, port.port_id, domain=dom.name, live=True, xml=xml))
+        out.steps.append(Step(StepKind.ATTACH, port.port_id, domain=dom.name, live=True, xml=xml,
+                              address=port.address))
     if not any(h.where == "config" for h in held):
         out.steps.append(Step(StepKind.ATTACH, port.port_id, domain=dom.name, config=True,
-                              xml=xml))
+                              xml=xml, address=port.address))
 
 
 def _plan_removal(record: PortRecord, obs: Observation, out: Plan) -> None:
@@ -310,6 +318,6 @@ def _plan_strays(obs: Observation, out: Plan, claimed: set[tuple[str, str]]) -> 
                 port_id = h.device.alias.removeprefix(ALIAS_PREFIX)
                 out.steps.append(Step(StepKind.DETACH, port_id, domain=h.domain,
                                       device=h.device, live=h.where == "live",
-                                      config=h.where == "config"))
+                                      config=h.where == "config", address=address))
             elif address in obs.index.addresses:
                 out.foreign.append(h)
