@@ -41,6 +41,7 @@ NICS = {
     "ice": ("8086", "1593", "1889", "iavf"),  # Intel E810
     "enic": ("1137", "0043", "0071", "enic"),  # Cisco UCS VIC (802.1Qbh VM-FEX)
     "igb": ("8086", "10c9", "10ca", "igbvf"),  # Intel 82576 (no link state, no minimum rate)
+    "mlx5_ib": ("15b3", "1017", "1018", "mlx5_core"),  # ConnectX-5, InfiniBand port
 }
 
 
@@ -62,7 +63,8 @@ class SimHost:
 
     state_dir: Path
     driver: str = "ice"
-    """The PF's driver: ``ice`` (Intel E810), ``igb`` (Intel 82576) or ``enic`` (Cisco VIC)."""
+    """The PF's driver: ``ice`` (Intel E810), ``igb`` (Intel 82576), ``mlx5_ib`` (ConnectX,
+    InfiniBand) or ``enic`` (Cisco VIC)."""
     inventory: HostInventory = field(init=False)
     linkops: FakeLinkOps = field(init=False)
     libvirt: FakeDomainOps = field(init=False)

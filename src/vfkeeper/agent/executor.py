@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex
+from vfkeeper.agent.desired import DesiredPort, DesiredState, HostIndex, not_settable
 from vfkeeper.agent.errors import AgentError
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
@@ -206,7 +206,7 @@ def _port(port: DesiredPort, outcome: Outcome, skipped: frozenset[VfAttr]) -> Ac
     return ActualPort(
         port_id=port.port_id, address=port.address, phase=phase, status=status,
         last_error=error, waiting_for=todo.waiting.get(port.port_id),
-        skipped=tuple(sorted(a.value for a in skipped)), observed=seen,
+        skipped=tuple(sorted(a.value for a in skipped | not_settable(port))), observed=seen,
     )  # fmt: skip
 
 
