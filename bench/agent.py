@@ -83,7 +83,7 @@ def bench_reconcile(ports: int, repeat: int) -> None:
             steadies.append(_timed(lambda: agent.reconcile(desired, index)))  # noqa: B023
             empty = DesiredState(host="bench", generation=2)
             releases.append(_timed(lambda: agent.reconcile(empty, index)))  # noqa: B023
-            assert agent.journal.load() == {}
+            assert agent.journal.load().records == {}
     first, steady, release = (statistics.median(x) for x in (firsts, steadies, releases))
     print(f"(a) reconcile {ports} ports on one host ({PFS} PFs x {VFS_PER_PF} VFs, "
           f"{ports // PORTS_PER_DOMAIN} domains), median of {repeat}:")

@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from agent_sim import SimHost, token
+from agent_sim import SimHost, sim_agent, token
 from fastapi import FastAPI
 
 from manual_clock import ManualClock
+from vfkeeper.agent.main import Agent
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import ControllerSettings
 
@@ -35,3 +36,8 @@ def admin(app: FastAPI, asgi_transport: Callable[[Any], Any]) -> Iterator[httpx.
     with httpx.Client(transport=asgi_transport(app), base_url="http://vfk",
                       headers={"Authorization": f"Bearer {token(app, 'admin')}"}) as c:
         yield c
+
+
+@pytest.fixture
+def agent(app: FastAPI, asgi_transport: Callable[[Any], Any], tmp_path: Path) -> Agent:
+    return sim_agent(app, asgi_transport(app), tmp_path)

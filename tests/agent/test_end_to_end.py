@@ -10,39 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from agent_sim import token
+from agent_sim import E810_SPECS, boot, token
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from manual_clock import ManualClock
-from vfkeeper.agent.main import Agent, AgentConfig, build
+from vfkeeper.agent.main import Agent
 from vfkeeper.cli.main import build_app
 from vfkeeper.sim import simulate_host
-
-SPECS = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
-
-
-
-
-
-@pytest.fixture
-def agent(app: FastAPI, asgi_transport: Callable[[Any], Any], tmp_path: Path) -> Agent:
-    root = tmp_path / "host"
-    simulate_host(root, "e810", 1, 4, hostname="sim-a")
-    config = AgentConfig(controller="http://vfk", token=token(app, "agent:sim-a"),
-                         host="sim-a", sysfs_root=str(root), state_dir=str(tmp_path / "state"),
-                         fake_linkops=True, fake_libvirt=True)
-    return build(config, transport=asgi_transport(app))
-
-
-def _boot(admin: httpx.Client, **port: Any) -> tuple[str, str]:
-    resp = admin.post("/v1/ports", json={"network": "n1", "vnic_type": "direct", **port})
-    assert resp.status_code == 201, resp.text
-    port_id = resp.json()["id"]
-    resp = admin.post("/v1/instances", json={"name": "vm1", "ports": [port_id]})
-    assert resp.status_code == 201, resp.text
-    return port_id, resp.json()["id"]
 
 
 def _cli(app: FastAPI, asgi_transport: Callable[[Any], Any], *args: str) -> str:
@@ -56,10 +31,10 @@ def _cli(app: FastAPI, asgi_transport: Callable[[Any], Any], *args: str) -> str:
 def test_boot_attach_report_and_release(app: FastAPI, admin: httpx.Client, agent: Agent,
                                         asgi_transport: Callable[[Any], Any]) -> None:
     assert agent.tick() == ["rescan", "heartbeat", "reconcile"]
-    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
     admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
                                      "segmentation": {"type": "vlan", "id": 42}})
-    port_id, instance_id = _boot(admin)
+    port_id, instance_id = boot(admin)
     assert admin.get(f"/v1/ports/{port_id}").json()["status"] == "BUILD"
 
     report = agent.reconcile()
@@ -83,7 +58,7 @@ def test_boot_attach_report_and_release(app: FastAPI, admin: httpx.Client, agent
     assert report.ports == () and report.releasing == ()
     vf = agent.linkops.get_vf(pf, index)
     assert (vf.mac, vf.vlan.id if vf.vlan else 0) == ("00:00:00:00:00:00", 0)
-    assert agent.reconciler.journal.load() == {}
+    assert agent.reconciler.journal.load().records == {}
 
 
 def test_a_released_port_shows_no_stale_actual_state(
@@ -97,10 +72,10 @@ def test_a_released_port_shows_no_stale_actual_state(
     from vfkeeper.store.agent_models import PortActual
 
     agent.tick()
-    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
     admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
                                      "segmentation": {"type": "vlan", "id": 42}})
-    port_id, instance_id = _boot(admin, name="p1")
+    port_id, instance_id = boot(admin, name="p1")
     agent.reconcile()
     assert admin.get(f"/v1/ports/{port_id}").json()["actual"]["phase"] == "attached"
 
@@ -123,7 +98,7 @@ def test_a_released_port_shows_no_stale_actual_state(
 def test_a_silent_agent_gets_no_new_instances(app: FastAPI, admin: httpx.Client, agent: Agent,
                                               clock: ManualClock) -> None:
     agent.tick()
-    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
     admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
                                      "segmentation": {"type": "flat"}})
     clock.now += timedelta(seconds=120)
@@ -140,7 +115,7 @@ def test_a_foreign_vf_is_never_handed_out(app: FastAPI, admin: httpx.Client,
     from vfkeeper.domain.vif import BoundVif, render_interface, render_test_domain
 
     agent.tick()
-    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
     admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
                                      "segmentation": {"type": "flat"}})
     hv = agent.domain_ops
@@ -158,7 +133,7 @@ def test_a_foreign_vf_is_never_handed_out(app: FastAPI, admin: httpx.Client,
     assert host["agent_report"]["foreign"][0]["domain"] == "pet"
     taken = set()
     for _ in range(len(vfs) - 1):
-        port_id, _iid = _boot(admin)
+        port_id, _iid = boot(admin)
         taken.add(admin.get(f"/v1/ports/{port_id}").json()["binding:profile"]["pci_slot"])
     assert vfs[0] not in taken and len(taken) == len(vfs) - 1
     port_id = admin.post("/v1/ports", json={"network": "n1"}).json()["id"]
@@ -201,10 +176,10 @@ def test_hot_plug_and_unplug_on_a_running_instance(admin: httpx.Client, agent: A
     first port untouched; detach-port: the VF leaves the domain, gets its original settings
     back and is free again; the port stays, unbound."""
     agent.tick()
-    admin.put("/v1/device-specs", json={"entries": SPECS})
+    admin.put("/v1/device-specs", json={"entries": E810_SPECS})
     admin.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
                                      "segmentation": {"type": "vlan", "id": 42}})
-    first, instance_id = _boot(admin)
+    first, instance_id = boot(admin)
     [booted] = agent.reconcile().ports
     free = _free(admin)
 
@@ -230,7 +205,7 @@ def test_hot_plug_and_unplug_on_a_running_instance(admin: httpx.Client, agent: A
     assert _live(agent) == {booted.address}
     vf = agent.linkops.get_vf(pf, index)
     assert (vf.mac, vf.vlan.id if vf.vlan else 0) == ("00:00:00:00:00:00", 0)
-    assert set(agent.reconciler.journal.load()) == {first}
+    assert set(agent.reconciler.journal.load().records) == {first}
     assert _free(admin) == free
     view = admin.get(f"/v1/ports/{second}").json()
     assert (view["status"], view["instance_id"], view["actual"]) == ("DOWN", None, None)

@@ -184,7 +184,7 @@ def test_migrate_moves_hostdev_and_macvtap_ports(app: FastAPI, admin: httpx.Clie
     assert profile["pci_slot"] == incoming[direct]
     [pool_a] = admin.get("/v1/pools", params={"host": "sim-a"}).json()
     assert pool_a["used"] == 0
-    assert cluster.agents["sim-a"].reconciler.journal.load() == {}
+    assert cluster.agents["sim-a"].reconciler.journal.load().records == {}
     _no_violations(app)
 
 
@@ -217,7 +217,7 @@ def test_a_refused_migration_rolls_back_and_replugs(app: FastAPI, admin: httpx.C
     assert _live(cluster, "sim-a") == [("hostdev", f"ua-vfk-{direct}")]
     assert admin.get(f"/v1/ports/{direct}").json()["status"] == "ACTIVE"
     cluster.run("sim-b")  # the destination gives back the VF it had programmed
-    assert cluster.agents["sim-b"].reconciler.journal.load() == {}
+    assert cluster.agents["sim-b"].reconciler.journal.load().records == {}
     _no_violations(app)
 
 
@@ -320,7 +320,7 @@ def test_the_destination_reporting_arrival_finishes_a_migration_whose_source_die
     assert _live(cluster, "sim-b") == [("hostdev", f"ua-vfk-{direct}")]
     cluster.new_agent("sim-a")
     cluster.run("sim-a")
-    assert cluster.agents["sim-a"].reconciler.journal.load() == {}
+    assert cluster.agents["sim-a"].reconciler.journal.load().records == {}
     _no_violations(app)
 
 
@@ -359,7 +359,7 @@ def test_a_source_killed_after_any_step_converges(app: FastAPI, admin: httpx.Cli
     cluster.run("sim-b", "sim-a")
     assert _instance(admin, instance_id)["host"] == "sim-b"
     assert ("hostdev", f"ua-vfk-{direct}") in _live(cluster, "sim-b")
-    assert cluster.agents["sim-a"].reconciler.journal.load() == {}
+    assert cluster.agents["sim-a"].reconciler.journal.load().records == {}
     _no_violations(app)
 
 
@@ -393,7 +393,7 @@ def test_abort_before_and_after_the_destination_is_ready(app: FastAPI, admin: ht
     assert view["last_error"] == "migration failed: aborted by an operator"
     cluster.run("sim-a", "sim-b")
     assert _live(cluster, "sim-a") == [("hostdev", f"ua-vfk-{direct}")]
-    assert cluster.agents["sim-b"].reconciler.journal.load() == {}
+    assert cluster.agents["sim-b"].reconciler.journal.load().records == {}
     assert admin.post(f"/v1/instances/{instance_id}/abort").status_code == 409
     _no_violations(app)
 

@@ -54,11 +54,11 @@ def test_nothing_is_restored_while_a_domain_still_holds_the_vf(host: SimHost) ->
     assert releasing.port_id == p.port_id and "not restored while held" in (
         releasing.waiting_for or "")
     assert host.linkops.get_vf(PF_NETDEV, 0).vlan == Vlan(100), "still programmed"
-    assert p.port_id in agent.journal.load()
+    assert p.port_id in agent.journal.load().records
     host.libvirt.guest_acks("vm1")
     agent.reconcile(empty, host.index)
     assert host.linkops.get_vf(PF_NETDEV, 0) == original
-    assert agent.journal.load() == {}
+    assert agent.journal.load().records == {}
 
 
 def test_a_shut_off_domain_gets_a_persistent_attach_and_reads_down(host: SimHost) -> None:

@@ -50,7 +50,7 @@ def test_an_802_1qbh_port_comes_up_active_with_only_libvirts_mac_write(vic: SimH
     [device] = vic.libvirt.devices("vm1").live
     assert (device.virtualport, device.profileid, device.vlan) == ("802.1Qbh", PROFILE, None)
     assert "<vlan" not in device.xml
-    assert agent.journal.load()[p.port_id].snapshot is None, "nothing to restore"
+    assert agent.journal.load().records[p.port_id].snapshot is None, "nothing to restore"
 
 
 def test_releasing_it_disassociates_and_restores_nothing(vic: SimHost) -> None:
@@ -63,7 +63,7 @@ def test_releasing_it_disassociates_and_restores_nothing(vic: SimHost) -> None:
     assert StepKind.FORGET in {s.kind for s in done}
     assert vic.libvirt.port_profiles == {}
     assert vic.linkops.writes == writes, "no write on release: vfkeeper changed nothing"
-    assert vic.agent().journal.load() == {}
+    assert vic.agent().journal.load().records == {}
     assert vic.libvirt.devices("vm1").live == () and vic.libvirt.devices("vm1").config == ()
 
 

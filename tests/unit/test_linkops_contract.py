@@ -12,11 +12,17 @@ driver's defaults and whose PF link is up.
 from __future__ import annotations
 
 import errno
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from vfkeeper.agent.desired import HostIndex
+from vfkeeper.agent.executor import Reconciler
+from vfkeeper.agent.journal import Journal
+from vfkeeper.agent.libvirt.fake import FakeDomainOps
 from vfkeeper.agent.linkops import (
     DEFAULT_POLICY,
     LinkOps,
@@ -35,7 +41,11 @@ from vfkeeper.agent.linkops import (
 )
 from vfkeeper.agent.linkops.fake import DRIVERS, DriverModel, FakeLinkOps, FakePf
 from vfkeeper.agent.linkops.protocol import format_value
+from vfkeeper.agent.linkops.snapshot import Requirement
+from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.desired_state import DesiredPort, DesiredState
 from vfkeeper.domain.guid import GUID_CLEAR, GUID_ZERO
+from vfkeeper.domain.vif import render_test_domain
 
 SAMPLES: dict[VfAttr, object] = {
     VfAttr.MAC: "02:11:22:33:44:55",
@@ -175,6 +185,90 @@ class LinkOpsContract:
             apply(target.ops, target.pf, 0, wanted)
         assert failed.value.attribute == refused[0].value
         assert target.ops.get_vf(target.pf, 0) == before
+
+
+    def test_release_after_a_refused_best_effort_setting(
+        self, target: ContractTarget, tmp_path: Path
+    ) -> None:
+        """The agent attaches a port asking for every best-effort setting (a forced link
+        state, rate limits); what the NIC refuses is skipped, and releasing the port gives the
+        VF back exactly as it was, with nothing left recorded or releasing."""
+        refused = {a for a in BEST_EFFORT if expected_errno(target.model, a, SAMPLES[a])}
+        if not refused:
+            pytest.skip("this driver refuses no best-effort setting")
+        kind = port_kind(target.model)
+        if kind is None:
+            pytest.skip("vfkeeper programs nothing on this driver's VFs (802.1Qbh profiles)")
+        host = AgentHost(target, tmp_path)
+        before = target.ops.list_vfs(target.pf)
+        state = host.desired(kind)
+
+        attached = host.pass_(state)
+        [port] = attached.ports
+        assert (port.status, port.last_error) == ("ACTIVE", None)
+        assert set(port.skipped) == {a.value for a in refused}
+        record = host.reconciler.journal.load().records[port.port_id]
+        assert record.snapshot is not None
+        assert not refused & set(record.snapshot.original.attrs()), \
+            "the journal records only what was changed"
+
+        released = host.pass_(host.empty(state))
+        assert (released.ports, released.releasing) == ((), ())
+        assert host.reconciler.journal.load().records == {}
+        assert unset_guids_as_zero(target.ops.list_vfs(target.pf)) == unset_guids_as_zero(before)
+
+
+BEST_EFFORT = tuple(a for a, r in DEFAULT_POLICY.items() if r is Requirement.BEST_EFFORT)
+PF_ADDR, VF_INDEX = "0000:5e:00.0", 3
+VF_ADDR = "0000:5e:00.4"
+
+
+def port_kind(model: DriverModel) -> str | None:
+    """How the agent programs VFs of this driver: ``ethernet`` (MAC, VLAN, spoof check,
+    trust), ``infiniband`` (GUIDs), or ``None`` when it programs nothing."""
+    if VfAttr.NODE_GUID not in model.refuses:
+        return "infiniband"
+    ethernet = (VfAttr.MAC, VfAttr.VLAN, VfAttr.SPOOFCHK, VfAttr.TRUST)
+    return "ethernet" if not set(ethernet) & set(model.refuses) else None
+
+
+class AgentHost:
+    """The agent's reconciler on the target's PF, with libvirt faked (one running domain)."""
+
+    def __init__(self, target: ContractTarget, tmp_path: Path) -> None:
+        self.target = target
+        where = {VF_ADDR: (target.pf, VF_INDEX)}
+        self.libvirt = FakeDomainOps(target.ops, where.get)
+        self.instance = str(uuid.uuid4())
+        xml = render_test_domain("vm1", [], domain_type="kvm")
+        self.libvirt.define(xml.replace("<name>", f"<uuid>{self.instance}</uuid><name>", 1))
+        self.libvirt.start("vm1")
+        self.index = HostIndex({PF_ADDR: target.pf}, frozenset({PF_ADDR, VF_ADDR}))
+        self.reconciler = Reconciler(target.ops, self.libvirt, Journal(tmp_path / "state"))
+
+    def desired(self, kind: str) -> DesiredState:
+        port: dict[str, object] = {
+            "port_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()),
+            "instance_id": self.instance, "instance_name": self.instance,
+            "address": VF_ADDR, "parent_pf": PF_ADDR,
+            "vf_index": VF_INDEX, "vnic_type": "direct",
+            "link_state": str(SAMPLES[VfAttr.LINK_STATE]),
+            "min_tx_rate_kbps": 1000 * int(str(SAMPLES[VfAttr.MIN_TX_RATE])),
+            "max_tx_rate_kbps": 1000 * int(str(SAMPLES[VfAttr.MAX_TX_RATE])),
+        }  # fmt: skip
+        if kind == "infiniband":
+            port |= {"vif_type": "ib_hostdev", "guid": SAMPLES[VfAttr.PORT_GUID]}
+        else:
+            port |= {"vif_type": "hw_veb", "mac": SAMPLES[VfAttr.MAC], "vlan": 100}
+        return DesiredState(host="h", generation=1, vfs=(DesiredPort.model_validate(port),))
+
+    @staticmethod
+    def empty(state: DesiredState) -> DesiredState:
+        return DesiredState(host=state.host, generation=state.generation + 1)
+
+    def pass_(self, state: DesiredState) -> ActualState:
+        outcome = self.reconciler.reconcile(state, self.index)
+        return self.reconciler.report(state, outcome)
 
 
 class TestFakeContract(LinkOpsContract):

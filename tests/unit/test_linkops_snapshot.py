@@ -23,6 +23,7 @@ from vfkeeper.agent.linkops import (
 )
 from vfkeeper.agent.linkops.errors import VfPermissionError, refusal
 from vfkeeper.agent.linkops.fake import FakeLinkOps, FakePf
+from vfkeeper.agent.linkops.snapshot import originals
 from vfkeeper.domain.errors import InvalidGuidError, InvalidMacError, InvalidValueError
 from vfkeeper.domain.guid import GUID_CLEAR
 
@@ -87,6 +88,47 @@ def test_reapply_keeps_the_first_recorded_originals() -> None:
     restore(ops, second.snapshot)
     state = ops.get_vf("eth0", 2)
     assert (state.mac, state.vlan) == ("00:00:00:00:00:00", Vlan())
+
+
+def test_the_originals_journaled_first_are_what_apply_records() -> None:
+    """The agent journals ``originals`` before it programs; apply's snapshot is the same
+    computation, less what the driver refused (igb: a forced link state, a minimum rate)."""
+    ops = igb()
+    wanted = VfConfig(mac="02:00:00:00:00:07", vlan=Vlan(3), min_tx_rate=10,
+                      link_state=LinkState.ENABLE)
+    journaled = originals(ops.get_vf("eth0", 1), wanted)
+    assert journaled.original == VfConfig(mac="00:00:00:00:00:00", vlan=Vlan(), min_tx_rate=0,
+                                          link_state=LinkState.AUTO)
+    result = apply(ops, "eth0", 1, wanted, previous=journaled)
+    assert {r.attribute for r in result.skipped} == {"min_tx_rate", "link_state"}
+    assert result.snapshot.original == VfConfig(mac="00:00:00:00:00:00", vlan=Vlan())
+    ops.writes.clear()
+    restore(ops, result.snapshot)  # igb would refuse a link state: none is asked for
+    assert [a for _, _, a, _ in ops.writes] == [VfAttr.MAC, VfAttr.VLAN]
+
+
+def test_a_refused_setting_changed_earlier_stays_recorded() -> None:
+    """igb refuses any rate while its link is down: a rate set while it was up, then changed
+    while it is down, was really changed once, so its original stays recorded."""
+    ops = igb()
+    first = apply(ops, "eth0", 0, VfConfig(max_tx_rate=100))
+    ops.pfs["eth0"].link_up = False
+    second = apply(ops, "eth0", 0, VfConfig(max_tx_rate=200), previous=first.snapshot)
+    assert [r.attribute for r in second.skipped] == ["max_tx_rate"]
+    assert second.snapshot.original == VfConfig(max_tx_rate=0)
+
+
+def test_restore_writes_only_what_is_not_back_yet() -> None:
+    """A record naming a setting the VF still has (written by an agent that journaled a refused
+    link state as an original) is restored without asking the driver for it."""
+    ops = igb()
+    ops.set_vf("eth0", 2, VfConfig(mac="02:00:00:00:00:02"))
+    ops.writes.clear()
+    restore(ops, VfSnapshot("eth0", 2, VfConfig(mac="00:00:00:00:00:00",
+                                                link_state=LinkState.AUTO)))
+    assert [(a, v) for _, _, a, v in ops.writes] == [(VfAttr.MAC, "00:00:00:00:00:00")]
+    restore(ops, VfSnapshot("eth0", 2, VfConfig(mac="00:00:00:00:00:00")))
+    assert len(ops.writes) == 1, "restoring twice is restoring once"
 
 
 def test_unset_guids_are_restored_by_writing_all_ones() -> None:

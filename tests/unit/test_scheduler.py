@@ -67,6 +67,13 @@ FILTER_CASES = [
         id="agent-never-seen",
     ),
     pytest.param(
+        host("h", vf("p1", A0, 0, 4), agent_problem="journal record /x.json is damaged"),
+        instance(*vfs("p1")),
+        "agent_reconciles",
+        "agent cannot reconcile the host: journal record /x.json is damaged",
+        id="agent-cannot-reconcile",
+    ),
+    pytest.param(
         host("h", vf("p1", A0, 0, 4)),
         instance(*vfs("physnet2")),
         "capacity",

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from vfkeeper.agent.linkops.protocol import LinkState, VfConfig, Vlan
+from vfkeeper.agent.linkops.protocol import LinkState, VfAttr, VfConfig, Vlan
 from vfkeeper.domain.desired_state import DesiredPort
 from vfkeeper.domain.inventory import HostInventory
 from vfkeeper.domain.vif import BoundVif, VifType, VnicType
@@ -34,6 +34,17 @@ def wanted_config(port: DesiredPort) -> VfConfig:
         return VfConfig(node_guid=port.guid, port_guid=port.guid, **common)
     return VfConfig(mac=port.mac, vlan=Vlan(port.vlan or 0), spoofchk=port.spoofchk,
                     trust=port.trusted, **common)  # fmt: skip
+
+
+def not_settable(port: DesiredPort) -> frozenset[VfAttr]:
+    """What the port asks for that no VF of its kind can be set to, so it is never programmed
+    and is reported as skipped: an InfiniBand VF (``ib_hostdev``) has no trust, spoof check or
+    VLAN (a PKey isolates it; mlx5_ib refuses the rest), whatever the network says."""
+    if port.vif_type != VifType.IB_HOSTDEV:
+        return frozenset()
+    asked = {VfAttr.TRUST: port.trusted, VfAttr.SPOOFCHK: not port.spoofchk,
+             VfAttr.VLAN: bool(port.vlan)}  # fmt: skip
+    return frozenset(a for a, wanted in asked.items() if wanted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,20 +13,23 @@ journal, kernel and libvirt must converge.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from vfkeeper.agent.desired import HostIndex
+from vfkeeper.agent.desired import HostIndex, not_settable
 from vfkeeper.agent.errors import AgentError
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
 from vfkeeper.agent.linkops import snapshot as vf
-from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr
+from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr, VfConfig
+from vfkeeper.agent.logs import OncePerChange, config_text, done, vf_text
 from vfkeeper.agent.reconcile import Observation, Plan, Step, StepKind, observe, plan
 from vfkeeper.domain.agent_state import (
     ActualPort,
     ActualState,
     ForeignDevice,
+    HostProblem,
     ObservedPort,
     ReleasingDevice,
     VanishedDevice,
@@ -36,6 +39,7 @@ from vfkeeper.domain.errors import DomainError
 
 StepHook = Callable[[Step], None]
 MAX_ROUNDS = 4
+log = logging.getLogger(__name__)
 
 
 class SimulatedCrash(BaseException):
@@ -62,8 +66,10 @@ class Executor:
             try:
                 self._do(step)
             except (AgentError, DomainError) as exc:
-                failed[step.port_id] = f"{step.kind} failed: {exc}"
+                failed[step.port_id] = f"{step.kind} of {vf_text(step)} failed: {exc}"
                 continue
+            if step.kind is not StepKind.PROGRAM:  # that one says what it changed and skipped
+                log.info("%s", done(step))
             self.steps_done += 1
             if self.after_step is not None:
                 self.after_step(step)
@@ -92,9 +98,18 @@ class Executor:
         assert step.pf is not None and step.vf_index is not None and step.wanted is not None
         previous = step.record.snapshot if step.record else None  # as the journal holds it
         result = vf.apply(self.linkops, step.pf, step.vf_index, step.wanted, previous=previous)
+        if step.record is not None and result.snapshot != step.record.snapshot:
+            # exactly what was changed: a refused best-effort setting is not an original
+            self.journal.put(replace(step.record, snapshot=result.snapshot))
+        changed = VfConfig.of((a, step.wanted.value(a)) for a in result.changed)
+        log.info("port %s: program: %s: %s", step.port_id, vf_text(step), config_text(changed))
+        for refused in result.skipped:
+            log.warning("port %s: program: %s: best-effort %s skipped: %s", step.port_id,
+                        vf_text(step), refused.attribute, refused)
         if result.skipped:
-            refused = frozenset(VfAttr(r.attribute) for r in result.skipped)
-            self.skipped[step.port_id] = self.skipped.get(step.port_id, frozenset()) | refused
+            refused_attrs = frozenset(VfAttr(r.attribute) for r in result.skipped)
+            self.skipped[step.port_id] = self.skipped.get(step.port_id, frozenset()) | \
+                refused_attrs
 
 
 @dataclass
@@ -116,12 +131,13 @@ class Reconciler:
         self.domain_ops = domain_ops
         self.journal = journal
         self.executor = Executor(linkops, domain_ops, journal, after_step)
+        self._errors = OncePerChange(log, logging.ERROR)
 
     def _observe(self, desired: DesiredState, index: HostIndex) -> Observation:
         records = self.journal.load()
         pfs = {index.netdev[p.parent_pf] for p in desired.plugged
                if p.parent_pf and p.parent_pf in index.netdev}  # fmt: skip
-        pfs |= {r.snapshot.pf for r in records.values() if r.snapshot is not None}
+        pfs |= {r.snapshot.pf for r in records.records.values() if r.snapshot is not None}
         return observe(self.domain_ops, self.linkops, index, records, pfs,
                        skipped=self.executor.skipped)  # fmt: skip
 
@@ -132,10 +148,18 @@ class Reconciler:
             todo = plan(desired.plugged, obs)
             steps = [s for s in todo.steps if s.port_id not in errors]
             if not steps:
-                return Outcome(obs, todo, errors, rounds)
+                return self._said(Outcome(obs, todo, errors, rounds))
             errors.update(self.executor.run(steps))
         obs = self._observe(desired, index)
-        return Outcome(obs, plan(desired.plugged, obs), errors, MAX_ROUNDS)
+        return self._said(Outcome(obs, plan(desired.plugged, obs), errors, MAX_ROUNDS))
+
+    def _said(self, outcome: Outcome) -> Outcome:
+        """Log each port that cannot go on, and each damaged record, once per change."""
+        damaged = {d.port_id: d.message for d in outcome.observation.damaged.values()}
+        failing = {pid: f"port {pid}: {why}"
+                   for pid, why in {**outcome.plan.errors, **outcome.errors}.items()}
+        self._errors.say({**failing, **damaged})
+        return outcome
 
     def report(self, desired: DesiredState, outcome: Outcome) -> ActualState:
         return report(desired, outcome, self.executor.skipped)
@@ -183,7 +207,7 @@ def _port(port: DesiredPort, outcome: Outcome, skipped: frozenset[VfAttr]) -> Ac
     return ActualPort(
         port_id=port.port_id, address=port.address, phase=phase, status=status,
         last_error=error, waiting_for=todo.waiting.get(port.port_id),
-        skipped=tuple(sorted(a.value for a in skipped)), observed=seen,
+        skipped=tuple(sorted(a.value for a in skipped | not_settable(port))), observed=seen,
     )  # fmt: skip
 
 
@@ -204,4 +228,7 @@ def report(desired: DesiredState, outcome: Outcome,
         releasing=tuple(ReleasingDevice(port_id=r.port_id, address=r.address, domain=r.domain,
                                         waiting_for=todo.waiting.get(r.port_id))
                         for r in obs.journal.values() if r.port_id not in wanted),
+        problems=tuple(HostProblem(kind="journal", message=d.message, path=d.path,
+                                   port_id=d.port_id, address=d.address)
+                       for d in obs.damaged.values()),
     )

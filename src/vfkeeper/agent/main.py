@@ -5,7 +5,10 @@ fake for a simulated host), DomainOps (libvirt, or the fake), the journal, the c
 client — and :class:`Agent` runs the loop: register (inventory), then on their own intervals
 heartbeat, rescan (inventory again when it changed: VFs appearing or vanishing, a new
 ``sriov_numvfs``) and reconcile (desired state → host → actual state). A failed task is logged
-and retried on its next tick; SIGTERM ends the loop after the task in progress.
+and retried on its next tick, whatever it raised: one failing pass never ends the loop or stops
+the heartbeats. A reconcile pass that fails is also reported to the controller as a host
+problem (kind ``reconcile``), so no instance is placed on a host its agent cannot reconcile
+until a pass succeeds again. SIGTERM ends the loop after the task in progress.
 """
 
 from __future__ import annotations
@@ -26,14 +29,17 @@ from vfkeeper.agent.executor import Reconciler
 from vfkeeper.agent.journal import Journal
 from vfkeeper.agent.libvirt.protocol import DomainOps
 from vfkeeper.agent.linkops.protocol import LinkOps
+from vfkeeper.agent.logs import OncePerChange, settings
 from vfkeeper.agent.sysfs import SysfsReader
 from vfkeeper.agent.tasks import TaskRunner
-from vfkeeper.domain.agent_state import ActualState
+from vfkeeper.domain.agent_state import ActualState, HostProblem
 from vfkeeper.domain.errors import InvalidMigrationUriError
 from vfkeeper.domain.inventory import HostInventory
 from vfkeeper.domain.migration import check_migration_uri
 
 log = logging.getLogger("vfkeeper.agent")
+MAX_PROBLEM = 2000
+"""Characters of a problem's message the agent sends."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,11 @@ class Agent:
     last_report: ActualState | None = None
     tasks: TaskRunner = field(init=False)
     _due: dict[str, float] = field(default_factory=dict)
+    _discovery: OncePerChange = field(init=False)
 
     def __post_init__(self) -> None:
         self.tasks = TaskRunner(self.domain_ops)
+        self._discovery = OncePerChange(log, logging.WARNING)
 
     def scan(self) -> HostInventory:
         return discover(self.reader, hostname=self.hostname)
@@ -80,9 +88,16 @@ class Agent:
     def rescan(self) -> bool:
         """Discover; send the inventory if it changed (or was never sent). True if sent."""
         inventory = self.scan()
+        self._discovery.say({f"{w.path}\0{w.message}": f"discovery: {w.path}: {w.message}"
+                             for w in inventory.warnings})  # fmt: skip
         if self.inventory is not None and inventory == self.inventory:
             return False
         self.client.put_inventory(inventory)
+        if self.inventory is None:
+            log.info("registered with the controller: %d devices, %d discovery warnings",
+                     len(inventory.devices), len(inventory.warnings))
+        else:
+            log.info("inventory changed; sent again: %d devices", len(inventory.devices))
         self.inventory = inventory
         return True
 
@@ -126,9 +141,38 @@ class Agent:
             ran.append(name)
             try:
                 task()
-            except (ControllerError, AgentError) as exc:
-                log.warning("%s failed: %s", name, exc)
+            except Exception as exc:  # one failing task must not end the loop
+                self._failed(name, exc)
         return ran
+
+    def _failed(self, task: str, exc: Exception) -> None:
+        """Log a failed task with what to do; a failed reconcile pass is also reported."""
+        if isinstance(exc, ControllerError):
+            log.warning("%s failed: %s", task, exc)
+            return
+        if isinstance(exc, AgentError):
+            message = f"the agent's {task} pass failed: {exc}"
+        else:
+            message = (f"the agent's {task} pass failed unexpectedly ({type(exc).__name__}: "
+                       f"{str(exc)[:500]}); this is a bug in vfkeeper: report it with the "
+                       "agent's log (run it with --log-level debug for the traceback). The "
+                       "agent tries again at every tick")
+        log.error("%s", message)
+        log.debug("%s failed", task, exc_info=exc)
+        if task == "reconcile":
+            self._report_problem(message)
+
+    def _report_problem(self, message: str) -> None:
+        """Tell the controller this host cannot be reconciled (its scheduler then places
+        nothing here); the report says nothing of the ports, so the controller keeps those."""
+        generation = self.last_report.desired_generation if self.last_report else 0
+        problem = HostProblem(kind="reconcile", message=message[:MAX_PROBLEM])
+        try:
+            self.client.put_actual_state(ActualState(host=self.hostname,
+                                                     desired_generation=generation,
+                                                     problems=(problem,)))
+        except ControllerError as exc:
+            log.warning("could not report the failed pass to the controller: %s", exc)
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set (SIGTERM/SIGINT set it in :func:`run_forever`)."""
@@ -161,7 +205,21 @@ def build(config: AgentConfig, *, transport: Any = None, linkops: LinkOps | None
         domain_ops = _domain_ops(config, inventory, linkops)
     client = ControllerClient(config.controller, config.token, hostname, transport)
     reconciler = Reconciler(linkops, domain_ops, Journal(config.state_dir))
+    log.info("agent starting: %s", settings(startup_settings(config, hostname)))
     return Agent(reader, linkops, domain_ops, client, reconciler, hostname, config)
+
+
+def startup_settings(config: AgentConfig, hostname: str) -> dict[str, object]:
+    """The effective settings, as the start-up line says them (never the token itself)."""
+    return {
+        "host": hostname, "controller": config.controller,
+        "token": "given" if config.token else "none", "sysfs root": config.sysfs_root,
+        "VF programming": "in memory (--fake-linkops)" if config.fake_linkops else "netlink",
+        "libvirt": "simulated (--fake-libvirt)" if config.fake_libvirt else config.libvirt_uri,
+        "state dir": config.state_dir, "migration URI": migration_uri(config, hostname),
+        "heartbeat every": f"{config.heartbeat_s:g} s", "rescan every": f"{config.rescan_s:g} s",
+        "reconcile every": f"{config.reconcile_s:g} s",
+    }  # fmt: skip
 
 
 def _linkops(config: AgentConfig, inventory: HostInventory) -> LinkOps:

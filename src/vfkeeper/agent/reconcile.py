@@ -14,23 +14,23 @@ step that already happened is simply not planned again (level-triggered, like a 
   settings and ``forget`` the record. Nothing is restored while a domain still holds the VF.
 
 Problems that need a person are reported, not repaired: a VF held by a domain the controller
-does not know (``foreign``), a desired VF that vanished from the host (``vanished``).
+does not know (``foreign``), a desired VF that vanished from the host (``vanished``), a damaged
+journal record (its port fails with what to do, and nothing touches its VF or its device: the
+record may hold the only copy of the VF's original settings).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from vfkeeper.agent.desired import HostIndex, wanted_config
-from vfkeeper.agent.journal import PortRecord
+from vfkeeper.agent.journal import DamagedRecord, JournalContents, PortRecord
 from vfkeeper.agent.libvirt.protocol import DomainDevice, DomainDevices, DomainOps
 from vfkeeper.agent.linkops.errors import LinkOpsError
 from vfkeeper.agent.linkops.protocol import LinkOps, VfAttr, VfConfig, VfState
-from vfkeeper.agent.linkops.snapshot import VfSnapshot
-from vfkeeper.agent.linkops.snapshot import _differs as differs  # one rule for "differs"
-from vfkeeper.agent.linkops.snapshot import _recorded as recorded  # and for "original value"
+from vfkeeper.agent.linkops.snapshot import originals
 from vfkeeper.domain.desired_state import ALIAS_PREFIX, DesiredPort
 
 
@@ -56,6 +56,13 @@ class Step:
     pf: str | None = None
     vf_index: int | None = None
     wanted: VfConfig | None = None
+    address: str | None = None
+    """The PCI function the step is about, when no ``record`` names it (attach, strays)."""
+
+    @property
+    def function(self) -> str | None:
+        """The PCI function the step is about."""
+        return self.address or (self.record.address if self.record else None)
 
     def __str__(self) -> str:
         where = ("live" if self.live else "") + ("+config" if self.config else "")
@@ -77,8 +84,23 @@ class Observation:
     index: HostIndex
     journal: dict[str, PortRecord]
     holders: dict[str, tuple[Holder, ...]] = field(default_factory=dict)
-    skipped: dict[str, frozenset[VfAttr]] = field(default_factory=dict)
     """PCI address → every definition holding it (macvtap resolved through its netdev)."""
+    skipped: dict[str, frozenset[VfAttr]] = field(default_factory=dict)
+    damaged: dict[str, DamagedRecord] = field(default_factory=dict)
+    """Port id → its journal record that cannot be used."""
+
+    def damaged_at(self, port: DesiredPort) -> DamagedRecord | None:
+        """The damaged record of the port, or of its device (a record of another port)."""
+        own = self.damaged.get(port.port_id)
+        if own is not None:
+            return own
+        return next((d for d in self.damaged.values() if d.address == port.address), None)
+
+    def untouchable(self, address: str, alias: str | None) -> bool:
+        """Whether a device belongs to a damaged record (by address, or by the agent's alias)."""
+        port_id = alias.removeprefix(ALIAS_PREFIX) if alias else None
+        return port_id in self.damaged or any(d.address == address
+                                              for d in self.damaged.values())
 
     def domain_for(self, port: DesiredPort) -> DomainDevices | None:
         return self.instance_domain(port.instance_id, port.instance_name)
@@ -110,7 +132,7 @@ def _holders(domains: Iterable[DomainDevices], index: HostIndex) -> dict[str, tu
 
 
 def observe(domain_ops: DomainOps, linkops: LinkOps, index: HostIndex,
-            journal: dict[str, PortRecord], pfs: Iterable[str], *,
+            journal: JournalContents, pfs: Iterable[str], *,
             skipped: dict[str, frozenset[VfAttr]] | None = None) -> Observation:  # fmt: skip
     """Read libvirt, the kernel and the journal once. A PF LinkOps cannot read is left out
     (its ports then fail their program step with LinkOps' own error)."""
@@ -121,8 +143,8 @@ def observe(domain_ops: DomainOps, linkops: LinkOps, index: HostIndex,
             vfs.update(((pf, v.index), v) for v in linkops.list_vfs(pf))
         except LinkOpsError:
             continue
-    return Observation(domains, vfs, index, journal, _holders(domains.values(), index),
-                       dict(skipped or {}))
+    return Observation(domains, vfs, index, journal.records, _holders(domains.values(), index),
+                       dict(skipped or {}), {d.port_id: d for d in journal.damaged})
 
 
 @dataclass
@@ -136,14 +158,6 @@ class Plan:
     vanished: list[DesiredPort] = field(default_factory=list)
 
 
-def snapshot_for(state: VfState, wanted: VfConfig) -> VfSnapshot:
-    """The original value of every attribute ``wanted`` would change: what ``apply`` records,
-    computed before anything is written, so the journal holds it first."""
-    original = [(a, recorded(a, state.value(a))) for a, v in wanted.items()
-                if differs(state, a, v)]  # fmt: skip
-    return VfSnapshot(state.pf, state.index, VfConfig.of(original))
-
-
 def plan(desired: Iterable[DesiredPort], obs: Observation) -> Plan:
     """The steps that make the host match ``desired``; see the module docstring.
 
@@ -153,6 +167,10 @@ def plan(desired: Iterable[DesiredPort], obs: Observation) -> Plan:
     wanted_ports = {p.port_id: p for p in desired}
     claimed: set[tuple[str, str]] = set()
     for port in wanted_ports.values():
+        damaged = obs.damaged_at(port)
+        if damaged is not None:
+            out.errors[port.port_id] = damaged.message
+            continue
         _plan_port(port, obs, out, claimed)
     for record in obs.journal.values():
         owner = wanted_ports.get(record.port_id)
@@ -243,14 +261,18 @@ def _plan_program(port: DesiredPort, obs: Observation, out: Plan, record: PortRe
                                     "through netlink (no netdev for the PF?)")
         return None
     wanted = wanted_for(port, obs)
-    if record is None:
-        record = PortRecord(port.port_id, port.address, dom, port.alias, xml,
-                            snapshot_for(state, wanted))
+    before = originals(state, wanted)
+    journaled = before if record is None or record.snapshot is None else \
+        record.snapshot.adding(before)
+    if record is None or journaled != record.snapshot:
+        # the journal holds every original before the VF changes (a crash loses none)
+        record = (PortRecord(port.port_id, port.address, dom, port.alias, xml, journaled)
+                  if record is None else replace(record, snapshot=journaled))
         out.steps.append(Step(StepKind.RECORD, port.port_id, record=record))
-    if any(differs(state, a, v) for a, v in wanted.items()):
+    if before.original:
         out.steps.append(Step(StepKind.PROGRAM, port.port_id, record=record, pf=key[0],
                               vf_index=key[1], wanted=wanted))
-    return record.xml if record else xml
+    return record.xml
 
 
 def _plan_attach(port: DesiredPort, devices: DomainDevices, obs: Observation, out: Plan,
@@ -259,10 +281,11 @@ def _plan_attach(port: DesiredPort, devices: DomainDevices, obs: Observation, ou
     dom = devices.domain
     held = [h for h in obs.holders.get(port.address, ()) if h.domain == dom.name]
     if dom.state.active and not any(h.where == "live" for h in held):
-        out.steps.append(Step(StepKind.ATTACH, port.port_id, domain=dom.name, live=True, xml=xml))
+        out.steps.append(Step(StepKind.ATTACH, port.port_id, domain=dom.name, live=True, xml=xml,
+                              address=port.address))
     if not any(h.where == "config" for h in held):
         out.steps.append(Step(StepKind.ATTACH, port.port_id, domain=dom.name, config=True,
-                              xml=xml))
+                              xml=xml, address=port.address))
 
 
 def _plan_removal(record: PortRecord, obs: Observation, out: Plan) -> None:
@@ -290,12 +313,12 @@ def _plan_strays(obs: Observation, out: Plan, claimed: set[tuple[str, str]]) -> 
     was lost) are detached; anything else holding one of this host's functions is foreign."""
     for address, holders in sorted(obs.holders.items()):
         for h in holders:
-            if (address, h.domain) in claimed:
+            if (address, h.domain) in claimed or obs.untouchable(address, h.device.alias):
                 continue
             if h.device.alias and h.device.alias.startswith(ALIAS_PREFIX):
                 port_id = h.device.alias.removeprefix(ALIAS_PREFIX)
                 out.steps.append(Step(StepKind.DETACH, port_id, domain=h.domain,
                                       device=h.device, live=h.where == "live",
-                                      config=h.where == "config"))
+                                      config=h.where == "config", address=address))
             elif address in obs.index.addresses:
                 out.foreign.append(h)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-import logging
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from vfkeeper.agent.errors import AgentError
+from vfkeeper.agent.logs import configure_logging
 from vfkeeper.cli.client import CONTROLLER, TOKEN
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 def agent_command(  # noqa: PLR0917 - typer maps each option to a parameter
@@ -35,12 +43,16 @@ def agent_command(  # noqa: PLR0917 - typer maps each option to a parameter
     reconcile_s: float = typer.Option(5.0, "--reconcile-interval", min=0.1),
     once: bool = typer.Option(False, "--once", help="Register, heartbeat, reconcile once, "
                               "print the actual state as JSON and exit."),
+    log_level: LogLevel = typer.Option(LogLevel.INFO, "--log-level", case_sensitive=False,
+                                       help="info: each step taken, refusals, start-up "
+                                       "settings; debug adds every HTTP request and "
+                                       "tracebacks."),
 ) -> None:
     """Make this host match the controller's desired state: register the inventory, heartbeat,
     attach and detach VFs through libvirt, report the actual state (docs/agent.md)."""
     from vfkeeper.agent.main import AgentConfig, build, run_forever  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging(log_level.value)
     config = AgentConfig(
         controller=controller, token=token, host=host, sysfs_root=str(sysfs_root),
         libvirt_uri=libvirt_uri, state_dir=str(state_dir), fake_linkops=fake_linkops,

@@ -6,6 +6,11 @@ of it.
   next to the desired one for ``GET /v1/ports``. A report is kept only while the agent lists
   the port and the port is bound to that host; ``GET /v1/ports`` also shows it only for the
   binding it was made for (:func:`vfkeeper.controller.ports.states`).
+* What keeps the agent from reconciling the host (``problems``: a damaged journal record, a
+  pass that failed) is kept with the host's report and shown on ``GET /v1/hosts/{name}``; the
+  scheduler refuses the host with the first problem's message until a report without problems
+  arrives (:func:`reconcile_problem`). A report of a pass that failed as a whole
+  (``ActualState.complete`` false) says nothing of the ports: only its problems are stored.
 * A device held by a libvirt domain the controller does not know (``foreign``), or still held
   for a port that was released (``releasing``: the guest has not answered the unplug yet), is
   marked with a ``problem`` so no pool hands it out; the mark goes when the agent stops
@@ -98,6 +103,12 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
         raise InvalidInputError(
             "host", f"the report is for host {state.host!r} but was sent to {name!r}; PUT it "
             f"to /v1/hosts/{state.host}/actual-state")
+    if not state.complete:
+        host = get_host(session, name, lock=True)
+        _summary(session, host, state, now)
+        session.flush()
+        return {"host": name, "ports": 0, "ignored": [], "foreign": 0, "vanished": 0,
+                "releasing": 0, "problems": len(state.problems)}
     ids = sorted(p.port_id for p in state.ports)
     # ports before the host, as every write takes its locks (claims, deletes, tasks)
     ports = {p.id: p for p in session.scalars(
@@ -118,18 +129,40 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
         row.desired_generation, row.reported_at = state.desired_generation, now
         session.add(row)
         port.status = actual.status
+    summary = _summary(session, host, state, now)
     dump = state.model_dump(mode="json")
-    summary = session.get(HostActual, host.id) or HostActual(host_id=host.id)
-    summary.desired_generation, summary.reported_at = state.desired_generation, now
     summary.foreign, summary.vanished = dump["foreign"], dump["vanished"]
     summary.releasing = dump["releasing"]
-    session.add(summary)
     if _mark(session, host, _held(state)):
         host.generation += 1
     session.flush()
     return {"host": name, "ports": len(state.ports) - len(ignored), "ignored": ignored,
             "foreign": len(state.foreign), "vanished": len(state.vanished),
-            "releasing": len(state.releasing)}
+            "releasing": len(state.releasing), "problems": len(state.problems)}
+
+
+def _summary(session: Session, host: Host, state: ActualState, now: datetime) -> HostActual:
+    """The host's report row with the report's generation and problems (a change of problems
+    moves the host's generation: every scheduling view re-reads the host)."""
+    summary = session.get(HostActual, host.id)
+    if summary is None:
+        summary = HostActual(host_id=host.id, foreign=[], vanished=[], releasing=[],
+                             problems=[])
+    problems = [p.model_dump(mode="json") for p in state.problems]
+    if problems != (summary.problems or []):
+        host.generation += 1
+    summary.problems = problems
+    summary.desired_generation, summary.reported_at = state.desired_generation, now
+    session.add(summary)
+    return summary
+
+
+def reconcile_problem(problems: list[dict[str, Any]] | None) -> str | None:
+    """Why the scheduler refuses a host whose agent reported ``problems`` (None: it does not)."""
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 1} more: vfkeeper host show)" if len(problems) > 1 else ""
+    return f"{problems[0].get('message', 'the agent reported a problem')}{more}"
 
 
 def actual_view(row: PortActual | None) -> dict[str, Any] | None:
@@ -145,4 +178,5 @@ def host_report(session: Session, host: Host) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"foreign": row.foreign, "vanished": row.vanished, "releasing": row.releasing,
-            "desired_generation": row.desired_generation, "reported_at": row.reported_at}
+            "problems": row.problems or [], "desired_generation": row.desired_generation,
+            "reported_at": row.reported_at}

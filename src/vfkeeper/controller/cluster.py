@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from vfkeeper.controller.agent_state import reconcile_problem
 from vfkeeper.controller.hosts import agent_alive
 from vfkeeper.controller.views import (
     DEVICE_COLUMNS,
@@ -53,6 +54,7 @@ from vfkeeper.scheduler import (
     apply_placement,
     schedule,
 )
+from vfkeeper.store.agent_models import HostActual
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import Allocation, Device, Host
 
@@ -63,10 +65,11 @@ _SILENT = select(Host.id, Host.last_seen_at).where(_IS_SILENT)
 """Built once: building a statement costs more than running these on SQLite."""
 
 
-def host_view(host: Any, devices: Sequence[DeviceFacts], in_use: set[int], alive: bool
-              ) -> HostView:
+def host_view(host: Any, devices: Sequence[DeviceFacts], in_use: set[int], alive: bool,
+              problem: str | None = None) -> HostView:
     """``host`` (a :class:`Host` or a row with its columns) as the scheduler sees it. Only VF
-    and PF pools are offered: no port asks for a plain PCI device."""
+    and PF pools are offered: no port asks for a plain PCI device. ``problem``: why its agent
+    cannot reconcile it (:func:`~vfkeeper.controller.agent_state.reconcile_problem`)."""
     pools = []
     for key, group in device_groups(devices, in_use).items():
         physnet, dev_type, parent, numa, vendor, product, tags = key
@@ -76,7 +79,8 @@ def host_view(host: Any, devices: Sequence[DeviceFacts], in_use: set[int], alive
                                   len(group.devices), tags))
     return HostView(host.name, tuple(pools), enabled=host.enabled, agent_alive=alive,
                     disabled_reason=host.disabled_reason,
-                    agent_last_seen=None if alive else host.last_seen_at)
+                    agent_last_seen=None if alive else host.last_seen_at,
+                    agent_problem=problem)
 
 
 class SchedulingCache:
@@ -202,13 +206,17 @@ class SchedulingCache:
             device = DeviceRow._make(row)
             devices[device.host_id].append(device)
         in_use = set(s.scalars(select(Allocation.device_id).where(Allocation.host_id.in_(ids))))
+        problems: dict[int, list[Any]] = dict(s.execute(
+            select(HostActual.host_id, HostActual.problems).where(HostActual.host_id.in_(ids))
+        ).all())
         # A claim that committed while the devices were read moved the generation: the view
         # may then be newer than the generation read first, so record it as unknown (-1): it is
         # re-read next time, and no placement is applied on top of it.
         after = dict(s.execute(select(Host.id, Host.generation).where(Host.id.in_(ids))).all())
         for r in rows:
             alive = agent_alive(r.last_seen_at, now, self._timeout_s)
-            self._cluster.upsert(host_view(r, devices[r.id], in_use, alive))
+            self._cluster.upsert(host_view(r, devices[r.id], in_use, alive,
+                                           reconcile_problem(problems.get(r.id))))
             self._names[r.id] = r.name
             self._ids[r.name] = r.id
             self._generations[r.id] = r.generation if after.get(r.id) == r.generation else -1

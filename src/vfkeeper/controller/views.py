@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from vfkeeper.controller.hosts import agent_alive, allocated_device_ids
 from vfkeeper.domain.pools import Group, Member, group_pools
+from vfkeeper.store.agent_models import HostActual
 from vfkeeper.store.models import Device, Host
 
 PoolKeyTuple = tuple[str, str, str, int | None, str, str, tuple[tuple[str, str], ...]]
@@ -140,13 +141,15 @@ def host_view(
         select(Device).where(Device.host_id == host.id).order_by(Device.address)))
     in_use = allocated_device_ids(session, host.id)
     pools = pools_of(devices, in_use)
+    report = session.get(HostActual, host.id)
     view: dict[str, Any] = {
         "name": host.name,
         "enabled": host.enabled,
         "disabled_reason": host.disabled_reason,
         "agent": {"last_seen": host.last_seen_at,
                   "alive": agent_alive(host.last_seen_at, now, timeout_s),
-                  "migration_uri": host.migration_uri},
+                  "migration_uri": host.migration_uri,
+                  "problems": list(report.problems or []) if report else []},
         "inventory_updated_at": host.inventory_updated_at,
         "schema_version": host.inventory_schema_version,
         "generation": host.generation,
@@ -163,4 +166,5 @@ def host_view(
     if detail:
         view["devices"] = [_device(d, in_use) for d in devices]
         view["pools"] = pools
+        view["warnings"] = list((host.inventory or {}).get("warnings", []))
     return view

@@ -149,7 +149,8 @@ def delete_instance(session: Session, fleet: Fleet,
                       sum(p["free"] for p in after), {d: host.originals.get(d) for d in devices},
                       vfs_before,
                       {d: host.vf(d) for d in devices}, held_before,
-                      len(host.domain_devices(name)), len(host.agent.reconciler.journal.load()))
+                      len(host.domain_devices(name)),
+                      len(host.agent.reconciler.journal.load().records))
     session.say(f"domain {name} on {host.name}: {release.held_before} passthrough devices "
                 f"before, {release.held_after} after (the domain itself is the VM manager's "
                 "to remove)")

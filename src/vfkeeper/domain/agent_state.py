@@ -8,7 +8,9 @@ device is attached, ``ACTIVE`` once it is attached to the running domain with th
 programmed, ``DOWN`` when attached to a domain that is not running, ``ERROR`` with the last
 error), and what the kernel and libvirt show. Plus what needs a person: devices held by
 domains the controller does not know (``foreign``), desired devices that vanished from the
-host, and released devices not yet given back (a guest has not answered the unplug).
+host, released devices not yet given back (a guest has not answered the unplug), and what keeps
+the agent from reconciling the whole host (``problems``: the controller places nothing there
+while the last report has one).
 
 Every value fits where the controller stores it (:mod:`vfkeeper.domain.text`): ids and names
 are refused when they do not; the free-text diagnostics (``last_error``, ``waiting_for``, a
@@ -122,6 +124,22 @@ class TaskReport(_Frozen):
     """``ready``: port id → the netdev of the VF a macvtap port will sit on here."""
 
 
+class HostProblem(_Frozen):
+    """Something that keeps the agent from reconciling the whole host.
+
+    ``journal``: a damaged journal record; its port (``port_id``, and ``address`` when the
+    record still names it) is left alone, the host's other ports are reconciled.
+    ``reconcile``: the pass failed as a whole; a report with such a problem says nothing of the
+    ports (its lists are empty and the controller keeps what it had)."""
+
+    kind: Literal["journal", "reconcile"]
+    message: str = Field(max_length=4096)
+    """What is wrong and what to do."""
+    path: str | None = Field(default=None, max_length=4096)
+    port_id: str | None = Field(default=None, max_length=255)
+    address: str | None = Field(default=None, max_length=64)
+
+
 class ActualState(_Frozen):
     host: Annotated[str, TextRules(HOSTNAME_MAX)]
     desired_generation: NonNegativeInt32
@@ -131,3 +149,10 @@ class ActualState(_Frozen):
     vanished: tuple[VanishedDevice, ...] = ()
     releasing: tuple[ReleasingDevice, ...] = ()
     tasks: tuple[TaskReport, ...] = ()
+    problems: tuple[HostProblem, ...] = ()
+    """Empty when the agent reconciled every port it was asked to."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the report describes the ports (not a pass that failed as a whole)."""
+        return not any(p.kind == "reconcile" for p in self.problems)

@@ -112,6 +112,23 @@ class AgentAliveFilter:
         return f"agent silent since {_when(host.agent_last_seen)}"
 
 
+class AgentReconcilesFilter:
+    """A host whose agent says it cannot reconcile (a damaged journal record, a failing pass)
+    would not attach what is placed there."""
+
+    name = "agent_reconciles"
+    uses_name = False
+    counts_only = False
+
+    def active(self, state: DecisionState) -> bool:
+        return True
+
+    def check(self, host: HostView, state: DecisionState) -> str | None:
+        if host.agent_problem is None:
+            return None
+        return f"agent cannot reconcile the host: {host.agent_problem}"
+
+
 class CapacityFilter:
     """Enough free devices per physical network and device type, NUMA aside."""
 
@@ -209,6 +226,7 @@ FILTERS: dict[str, Filter] = {
         HostHintFilter(),
         EnabledFilter(),
         AgentAliveFilter(),
+        AgentReconcilesFilter(),
         CapacityFilter(),
         NumaAffinityFilter(),
         PfVfExclusivityFilter(),

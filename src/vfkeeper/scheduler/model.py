@@ -152,6 +152,7 @@ class HostView:
 
     ``agent_last_seen`` is only used to explain a silent agent; whether the agent counts as alive
     is the controller's decision (``agent_alive``), so the scheduler needs no clock.
+    ``agent_problem``: why the host's agent cannot reconcile it (its own words), or ``None``.
     """
 
     name: str
@@ -161,6 +162,7 @@ class HostView:
     numa_nodes: tuple[int, ...] | None = None
     disabled_reason: str | None = None
     agent_last_seen: datetime | None = None
+    agent_problem: str | None = None
     # Derived once in __post_init__; a decision only reads them.
     nodes: tuple[int, ...] = field(init=False, repr=False, compare=False)
     """Known NUMA nodes: ``numa_nodes`` and every pool's node, ascending."""
@@ -210,6 +212,7 @@ class HostView:
             self.agent_alive,
             self.disabled_reason,
             self.agent_last_seen,
+            self.agent_problem,
             tuple(sorted(nodes)),
             tuple(
                 (
@@ -227,7 +230,7 @@ class HostView:
             ),
         )
         setattr_ = object.__setattr__
-        setattr_(self, "nodes", sig[4])
+        setattr_(self, "nodes", sig[5])
         setattr_(self, "group_pools", {k: tuple(v) for k, v in groups.items()})
         setattr_(self, "group_numa", group_numa)
         setattr_(self, "group_total", group_total)
@@ -237,8 +240,8 @@ class HostView:
 
     @property
     def schedulable(self) -> bool:
-        """Enabled by the operator and its agent is alive."""
-        return self.enabled and self.agent_alive
+        """Enabled by the operator, its agent alive and able to reconcile it."""
+        return self.enabled and self.agent_alive and self.agent_problem is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Tables of what agents report: each port's actual state and each host's problems.
 
 Declared on the same :class:`~vfkeeper.store.models.Base` (``models`` imports this module, so
-the metadata Alembic compares is complete); revision ``0004`` creates them.
+the metadata Alembic compares is complete); revision ``0004`` creates them, ``0006`` adds the
+host's problems.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class PortActual(Base):
 
 
 class HostActual(Base):
-    """A host's last report of what needs a person: foreign, vanished and releasing devices."""
+    """A host's last report of what needs a person: foreign, vanished and releasing devices,
+    and what keeps its agent from reconciling (``problems``; the scheduler refuses the host
+    while there is one)."""
 
     __tablename__ = "host_actual"
 
@@ -45,4 +48,5 @@ class HostActual(Base):
     foreign: Mapped[list[Any]] = mapped_column(JSON, default=list)
     vanished: Mapped[list[Any]] = mapped_column(JSON, default=list)
     releasing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    problems: Mapped[list[Any]] = mapped_column(JSON, default=list)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -2,8 +2,10 @@
 
 :func:`apply` reads the VF, changes only the attributes that differ from what is wanted, and
 records each changed attribute's value from *before* the change in a :class:`VfSnapshot`.
-:func:`restore` writes exactly those recorded values back, and nothing else: a VF that an
-operator tuned by hand before vfkeeper got it goes back to that tuning.
+:func:`restore` writes exactly those recorded values back (those the VF does not already have),
+and nothing else: a VF that an operator tuned by hand before vfkeeper got it goes back to that
+tuning. :func:`originals` is the one computation of "the original value of what would change",
+used by :func:`apply` and by the agent, which journals it before it programs the VF.
 
 Policy (docs/vf-programming.md): an attribute is **required** or **best-effort**.
 
@@ -19,7 +21,7 @@ the kernel and the Mellanox tools take as "clear".
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -92,6 +94,13 @@ class VfSnapshot:
                 orig[attr.value] = str(value) if isinstance(value, LinkState) else value
         return {"pf": self.pf, "vf_index": self.vf_index, "original": orig}
 
+    def adding(self, other: VfSnapshot) -> VfSnapshot:
+        """This snapshot plus the attributes only ``other`` records: a value recorded first
+        (here) stays the original."""
+        merged = dict(other.original.items()) | dict(self.original.items())
+        pairs = ((a, merged[a]) for a in VfAttr if a in merged)
+        return VfSnapshot(self.pf, self.vf_index, VfConfig.of(pairs))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VfSnapshot:
         orig = dict(data.get("original", {}))
@@ -118,7 +127,9 @@ def _unset_as_clear(guid: str) -> int:
     return GUID_CLEAR.value if parsed.is_zero else parsed.value
 
 
-def _differs(current: VfState, attr: VfAttr, wanted: object) -> bool:
+def differs(current: VfState, attr: VfAttr, wanted: object) -> bool:
+    """Whether setting ``attr`` to ``wanted`` would change the VF. An attribute the driver
+    does not report always differs; an unset GUID (zero) is the same as a cleared one."""
     have = current.value(attr)
     if attr in GUID_ATTRS and isinstance(have, str) and isinstance(wanted, str):
         return _unset_as_clear(have) != _unset_as_clear(wanted)
@@ -148,11 +159,34 @@ def _recorded(attr: VfAttr, value: object) -> object:
     return value
 
 
-def _merge(original: dict[str, Any], previous: VfSnapshot | None) -> VfConfig:
-    if previous is not None:
-        for attr, value in previous.original.items():
-            original[attr.value] = value  # the first recorded value wins
-    return VfConfig(**original)
+def originals(current: VfState, wanted: VfConfig) -> VfSnapshot:
+    """The original value of every attribute of ``wanted`` that differs from ``current``: what
+    :func:`apply` records for the attributes it changes. The agent journals this *before* it
+    programs the VF (so a crash mid-apply loses no original), and :func:`apply` computes its
+    snapshot with this same function, keeping only what it really changed."""
+    pairs = [(a, _recorded(a, current.value(a))) for a, v in wanted.items()
+             if differs(current, a, v)]  # fmt: skip
+    return VfSnapshot(current.pf, current.index, VfConfig.of(pairs))
+
+
+def _only(snapshot: VfSnapshot, attrs: Iterable[VfAttr]) -> VfSnapshot:
+    keep = set(attrs)
+    pairs = [(a, v) for a, v in snapshot.original.items() if a in keep]
+    return VfSnapshot(snapshot.pf, snapshot.vf_index, VfConfig.of(pairs))
+
+
+def _merge(changed: VfSnapshot, previous: VfSnapshot | None, current: VfState,
+           skipped: Iterable[VfAttr]) -> VfSnapshot:  # fmt: skip
+    """``changed`` plus what ``previous`` recorded: the first recorded value wins. A recorded
+    attribute the driver refused now and that still has its recorded value was never changed
+    (the record was written before the refusal was known): it is dropped, so the snapshot
+    holds exactly what was changed and restoring it never asks the driver for what it refuses."""
+    if previous is None:
+        return changed
+    refused = set(skipped)
+    kept = [(a, v) for a, v in previous.original.items()
+            if a not in refused or differs(current, a, v)]  # fmt: skip
+    return VfSnapshot(previous.pf, previous.vf_index, VfConfig.of(kept)).adding(changed)
 
 
 def _program(
@@ -185,28 +219,29 @@ def apply(
 ) -> ApplyResult:
     """Program ``wanted`` onto a VF, recording originals; see the module docstring.
 
-    ``previous`` is the snapshot of an earlier apply to the same VF (e.g. after an agent
-    restart): values it recorded stay the originals, so a re-apply never forgets them.
+    ``previous`` is the snapshot of an earlier apply to the same VF, or the one the agent
+    journaled before this apply (:func:`originals`): values it recorded stay the originals, so a
+    re-apply never forgets them; of its attributes the driver refused now, those still at their
+    recorded value are dropped (they were never changed).
     """
     current = ops.get_vf(pf, vf_index)
-    todo = [(a, v) for a, v in wanted.items() if _differs(current, a, v)]
+    before = originals(current, wanted)
+    todo = [(a, v) for a, v in wanted.items() if a in before.original.attrs()]
     changed: list[VfAttr] = []
-    original: dict[str, Any] = {}
     skipped: list[VfRefusedError] = []
     for done, refused in _program(ops, pf, vf_index, todo):
-        for attr, _ in done:
-            original[attr.value] = _recorded(attr, current.value(attr))
-            changed.append(attr)
+        changed.extend(attr for attr, _ in done)
         if refused is None:
             continue
         attr = VfAttr(refused.attribute)
         if isinstance(refused, _SKIPPABLE) and policy.get(attr) is Requirement.BEST_EFFORT:
             skipped.append(refused)
             continue
-        _roll_back(ops, VfSnapshot(pf, vf_index, VfConfig(**original)), refused)
+        _roll_back(ops, _only(before, changed), refused)
         raise refused
     unchanged = tuple(a for a in wanted.attrs() if a not in dict(todo))
-    snapshot = VfSnapshot(pf, vf_index, _merge(original, previous))
+    refused_attrs = (VfAttr(r.attribute) for r in skipped)
+    snapshot = _merge(_only(before, changed), previous, current, refused_attrs)
     return ApplyResult(snapshot, tuple(changed), unchanged, tuple(skipped))
 
 
@@ -218,11 +253,14 @@ def _roll_back(ops: LinkOps, partial: VfSnapshot, cause: LinkOpsError) -> None:
 
 
 def restore(ops: LinkOps, snapshot: VfSnapshot) -> None:
-    """Write every recorded value back. Each attribute is tried even if the driver refuses
-    another; then :class:`RestoreIncompleteError` lists what could not be restored."""
+    """Write back every recorded value the VF does not have now (one already back, or never
+    changed, is not written: restoring twice is restoring once, and the driver is never asked
+    for a value it already shows). Each attribute is tried even if the driver refuses another;
+    then :class:`RestoreIncompleteError` lists what could not be restored."""
     failures: list[LinkOpsError] = []
     restored: list[str] = []
-    pairs = list(snapshot.original.items())
+    current = ops.get_vf(snapshot.pf, snapshot.vf_index)
+    pairs = [(a, v) for a, v in snapshot.original.items() if differs(current, a, v)]
     for done, refused in _program(ops, snapshot.pf, snapshot.vf_index, pairs):
         restored.extend(a.value for a, _ in done)
         if refused is not None:

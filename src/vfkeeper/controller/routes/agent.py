@@ -21,14 +21,17 @@ def router(ctx: Context) -> APIRouter:
     def put_actual_state(name: HostName, state: ActualState) -> dict[str, Any]:
         """Per port: phase, status (BUILD/ACTIVE/DOWN/ERROR), last error, what the host shows;
         plus devices held by unknown domains (never handed out), vanished and releasing ones;
-        plus how far the host got with its part of instances' lifecycle tasks."""
+        plus how far the host got with its part of instances' lifecycle tasks; plus what keeps
+        the agent from reconciling the host (``problems``: no instance is placed there while
+        the last report has one)."""
         with ctx.db.write() as s:
             stored = agent_state.store_actual(s, name, state, ctx.clock())
         # Its own transaction, which locks the instance, its ports, then its hosts in id order
         # like every write touching two hosts (none holds a host's lock while it waits for
         # another row, so none can deadlock with a claim or a delete).
         with ctx.db.write() as s:
-            stored["tasks_ended"] = task_reports.apply_reports(s, name, state.tasks)
+            tasks = state.tasks if state.complete else ()  # a failed pass reports none
+            stored["tasks_ended"] = task_reports.apply_reports(s, name, tasks)
         return stored
 
     return r
