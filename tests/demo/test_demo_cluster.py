@@ -99,10 +99,12 @@ def test_every_instance_is_placed_on_its_networks_physnet(api: Session) -> None:
 def test_the_unplaceable_request_is_explained_for_every_host(demo: tuple[Any, Path]) -> None:
     out = demo[0].stdout
     start = out.index("Error: no valid host")
-    explanation = out[start:out.index("\n{", start)]
+    explanation = out[start:out.index("\n\n", start)]
     for host in HOST_NAMES:
         assert re.search(rf"^{host}: \S", explanation, re.MULTILINE), host
     assert "policy required" in explanation
+    assert "5 VFs asked, never fits: 4 VFs in total" in explanation  # host-a has 4 per node
+    assert not out[start + len(explanation):].lstrip().startswith(("{", "[")), "shown twice"
 
 
 def test_no_instance_took_the_unplaceable_requests_ports(api: Session) -> None:

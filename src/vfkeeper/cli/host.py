@@ -36,7 +36,8 @@ def interfaces(ctx: typer.Context, name: str, controller: str = CONTROLLER,
 
 
 @host_app.command("disable")
-def disable(ctx: typer.Context, *, name: str,
+def disable(ctx: typer.Context,
+            name: str = typer.Argument(..., metavar="NAME", help="The host's name."), *,
             reason: str = typer.Option(None, "--reason", help="Why (shown in host views)."),
             controller: str = CONTROLLER, token: str | None = TOKEN,
             as_json: bool = JSON) -> None:

@@ -22,7 +22,9 @@ instance_app = typer.Typer(name="instance", help="Instances: boot = schedule + c
 
 @instance_app.command("boot")
 def boot(
-    ctx: typer.Context, *, name: str,
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="The instance's name."),
+    *,
     ports: list[str] = typer.Option(..., "--port", help="Port id; repeat for more ports."),
     numa_policy: str = typer.Option("legacy", "--numa-policy",
                                     help="required, preferred or legacy."),

@@ -11,12 +11,25 @@ network_app = typer.Typer(name="network", help="Networks: physnet + segmentation
 COLUMNS = ("id", "name", "physical_network", "segmentation.type", "segmentation.id", "mtu")
 
 
+def segmentation_id(value: str) -> int:
+    """``--id``: a decimal VLAN id or PKey, or a ``0x`` hexadecimal one."""
+    text = value.strip()
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a number: give a VLAN id such as 100, or "
+                                 "a PKey such as 0x0a01", param_hint="'--id'") from None
+
+
 @network_app.command("create")
 def create(
-    ctx: typer.Context, *, name: str,
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="The network's name."),
+    *,
     physical_network: str = typer.Option(..., "--physical-network"),
     segmentation: str = typer.Option("flat", "--type", help="flat, vlan or pkey."),
-    seg_id: str = typer.Option(None, "--id", help="VLAN id 1-4094, or PKey 0x0001-0x7fff."),
+    seg_id: str | None = typer.Option(None, "--id", metavar="N|0xN",
+                                      help="VLAN id 1-4094, or PKey 0x0001-0x7fff."),
     full_membership: bool = typer.Option(False, "--full-membership",
                                          help="PKey: full partition member."),
     mtu: int = typer.Option(1500, "--mtu"),
@@ -25,7 +38,7 @@ def create(
     """Create a network."""
     seg: dict[str, object] = {"type": segmentation}
     if seg_id is not None:
-        seg["id"] = seg_id if seg_id.lower().startswith("0x") else int(seg_id)
+        seg["id"] = segmentation_id(seg_id)
     if full_membership:
         seg["full_membership"] = True
     data = client(ctx, controller, token).call("POST", "/v1/networks", body={

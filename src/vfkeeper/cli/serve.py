@@ -14,6 +14,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
+from vfkeeper.cli.database import open_database
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import (
     DEFAULT_DB_URL,
@@ -23,8 +24,6 @@ from vfkeeper.controller.settings import (
     ControllerSettings,
     parse_listen,
 )
-from vfkeeper.store import migrate
-from vfkeeper.store.database import Database
 
 SETTINGS_ENV = "VFKEEPER_SERVE_SETTINGS"
 """How ``serve --workers N`` hands its settings to the worker processes (JSON)."""
@@ -37,11 +36,8 @@ def app_from_environment() -> FastAPI:
 
 
 def _run_workers(settings: ControllerSettings, workers: int) -> None:
-    db = Database(settings.db_url)
-    try:  # once, here: N workers upgrading one schema at once would race
-        migrate.upgrade(db.engine)
-    finally:
-        db.dispose()
+    # upgraded once, here: N workers upgrading one schema at once would race
+    open_database(settings.db_url).dispose()
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     host, port = parse_listen(settings.listen)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host,
@@ -106,4 +102,5 @@ def register(app: typer.Typer) -> None:
             _run_workers(settings, workers)
             return
         host, port = parse_listen(settings.listen)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        app = create_app(settings, database=open_database(settings.db_url))
+        uvicorn.run(app, host=host, port=port, log_level="info")
