@@ -1,4 +1,5 @@
-"""``vfkeeper serve``: run the controller (REST API under /v1, OpenAPI at /openapi.json).
+"""``vfkeeper serve``: run the controller (REST API under /v1, OpenAPI at /openapi.json,
+``/healthz`` and ``/readyz`` for load balancers).
 
 ``--workers N`` runs N uvicorn worker processes on one listening socket. Each is a controller
 of its own (its own scheduling cache), exactly like N replicas on one database: correctness
@@ -47,14 +48,14 @@ def _run_workers(settings: ControllerSettings, workers: int) -> None:
 def settings_from_options(
     *,
     db: str, listen: str, insecure_no_auth: bool, mac_prefix: str, guid_range: str,
-    agent_timeout: float, weigher: str, token_cache_ttl: float = 10.0,
+    agent_timeout: float, weigher: str, token_cache_ttl: float = 10.0, api_docs: bool = False,
 ) -> ControllerSettings:
     """The controller settings for the command line; a bad value is a usage error (exit 2)."""
     try:
         return ControllerSettings(
             db_url=db, listen=listen, auth=not insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout_s=agent_timeout, weigher=weigher,
-            token_cache_ttl_s=token_cache_ttl,
+            token_cache_ttl_s=token_cache_ttl, api_docs=api_docs,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -86,15 +87,23 @@ def register(app: typer.Typer) -> None:
             10.0, "--token-cache-ttl", envvar="VFKEEPER_TOKEN_CACHE_TTL",
             help="Seconds a verified bearer token is trusted without a database look-up "
                  "(0: every request)."),
+        api_docs: bool = typer.Option(
+            False, "--api-docs", envvar="VFKEEPER_API_DOCS",
+            help="Also serve /docs (Swagger UI) and /redoc. Their pages load scripts from the "
+                 "jsDelivr CDN: the browser needs the internet. /openapi.json is always served."),
         workers: int = typer.Option(1, "--workers", envvar="VFKEEPER_WORKERS", min=1,
                                     help="Worker processes (each a controller with its own "
                                          "cache; the claim transaction keeps them correct)."),
     ) -> None:
-        """Run the controller: upgrade the database schema, then serve the REST API."""
+        """Run the controller: upgrade the database schema, then serve the REST API.
+
+        GET /healthz (the process is up) and GET /readyz (the database answers and its schema
+        is current; 503 otherwise) need no token: point load balancers and supervisors there.
+        """
         settings = settings_from_options(
             db=db, listen=listen, insecure_no_auth=insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout=agent_timeout, weigher=weigher,
-            token_cache_ttl=token_cache_ttl)
+            token_cache_ttl=token_cache_ttl, api_docs=api_docs)
         if not settings.auth:
             typer.secho("WARNING: --insecure-no-auth: anyone who can reach "
                         f"{settings.listen} is admin", fg="red", err=True)

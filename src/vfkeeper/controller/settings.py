@@ -31,6 +31,10 @@ class ControllerSettings(BaseModel):
     token_cache_ttl_s: float = Field(default=10.0, ge=0)
     """How long a verified bearer token's role is trusted without a database look-up (0: look
     it up on every request); a token removed from the database stops working within it."""
+    api_docs: bool = False
+    """Serve ``/docs`` (Swagger UI) and ``/redoc``: FastAPI's pages, which load their scripts
+    and styles from the jsDelivr CDN, so the browser needs the internet. ``/openapi.json`` is
+    served either way."""
 
     @field_validator("mac_prefix")
     @classmethod
