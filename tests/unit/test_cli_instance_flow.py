@@ -215,3 +215,58 @@ def test_an_attach_the_host_cannot_hold_prints_its_reason(run: Run) -> None:
     assert '"host": "h1"' in run("instance", "attach-port", inst["id"], ports[4], "--json",
                                  ok=False).stderr
     assert _json(run("port", "show", ports[4], "--json"))["instance_id"] is None
+
+
+def test_instance_show_lists_each_claim_with_its_numa_node(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    port = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    inst = _json(run("instance", "boot", "vm1", "--port", port, "--json"))
+    lines = run("instance", "show", inst["id"]).stdout.splitlines()
+    at = lines.index("allocations:")
+    assert lines[at + 1].split() == ["PORT", "DEVICE", "NUMA", "REQUEST"]
+    assert lines[at + 2].split()[:3] == [port, "0000:03:00.1", "0"]
+
+
+def test_pool_list_shows_each_pools_tags(run: Run) -> None:
+    run("spec", "apply", "--spec", '{"vendor_id": "15b3", "product_id": "1018", '
+        '"physical_network": "physnet1", "trusted": "true"}')
+    lines = run("pool", "list").stdout.splitlines()
+    header = lines[0].split()
+    assert "TAGS" in header
+    assert lines[1].split()[header.index("TAGS")] == "trusted=true"
+
+
+def test_network_list_and_show_give_pkeys_in_hex(run: Run) -> None:
+    run("network", "create", "ib", "--physical-network", "fabric", "--type", "pkey", "--id",
+        "2561", "--full-membership")
+    run("network", "create", "eth", "--physical-network", "physnet1", "--type", "vlan", "--id",
+        "100")
+    listed = run("network", "list").stdout
+    assert "pkey 0x8a01 (full member)" in listed and "vlan 100" in listed
+    assert "2561" not in listed
+    assert "segmentation: pkey 0x8a01 (full member)" in run("network", "show", "ib").stdout
+    assert _json(run("network", "show", "ib", "--json"))["segmentation"]["id"] == 2561
+
+
+def test_host_show_reads_in_sections_and_json_is_unchanged(run: Run) -> None:
+    out = run("host", "show", "h1").stdout
+    lines = out.splitlines()
+    assert lines[:2] == ["host h1", "  enabled: yes"]
+    assert "agent" in lines and "devices" in lines and "problems: none" in lines
+    assert "  5 in total, 5 assignable, 0 in use, 5 free (each device: --json)" in lines
+    pools = lines.index("pools")
+    assert lines[pools + 1].split()[:3] == ["PHYSICAL_NETWORK", "TYPE", "PARENT_PF"]
+    assert "{" not in out  # no JSON blob
+    assert _json(run("host", "show", "h1", "--json"))["devices_total"] == 5
+
+
+def test_host_delete_is_refused_while_an_instance_is_on_it(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    port = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    inst = _json(run("instance", "boot", "vm1", "--port", port, "--json"))
+    refused = run("host", "delete", "h1", ok=False)
+    assert refused.exit_code == 1 and f"instance {inst['id']}" in refused.stderr
+    run("instance", "delete", inst["id"])
+    assert run("host", "delete", "h1").stdout.strip() == "deleted host h1"
+    assert _json(run("host", "list", "--json")) == []
+    assert run("host", "delete", "h1", ok=False).exit_code == 1

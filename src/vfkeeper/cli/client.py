@@ -183,6 +183,11 @@ def cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def tags_text(tags: Mapping[str, Any] | None) -> str:
+    """A device's or pool's tags as ``trusted=true,profileid=p1``; ``-`` for none."""
+    return ",".join(f"{k}={v}" for k, v in sorted((tags or {}).items())) or "-"
+
+
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
           headers: Sequence[str] | None = None) -> None:
     """Rows as aligned columns under a header line (``columns`` upper-cased, or ``headers``);
