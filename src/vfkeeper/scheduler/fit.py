@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from vfkeeper.scheduler.model import DevType, HostView, PoolView
+from vfkeeper.scheduler.model import DevType, GroupKey, HostView, PoolView
 from vfkeeper.scheduler.state import Assignment, DecisionState, Demand, Target
 
 PF_SEARCH_BUDGET = 4096
@@ -37,10 +37,16 @@ def plural(n: int, dev_type: DevType, qualifier: str = "") -> str:
     return f"{n} {q}{noun(n, dev_type)}"
 
 
-def _on(per_node: tuple[tuple[int | None, int, int], ...], allowed: frozenset[int | None]
-        ) -> tuple[int, int]:  # fmt: skip
+PerNode = dict[GroupKey, tuple[tuple[int | None, int, int], ...]]
+
+
+def _counts(overall: dict[GroupKey, tuple[int, int]], per_node: PerNode, demand: Demand,
+            allowed: frozenset[int | None] | None) -> tuple[int, int]:  # fmt: skip
+    """(trusted, untrusted) of ``demand``'s group on the NUMA nodes ``allowed`` (all: None)."""
+    if allowed is None:
+        return overall.get(demand.key, (0, 0))
     trusted = untrusted = 0
-    for node, t, u in per_node:
+    for node, t, u in per_node.get(demand.key, ()):
         if node in allowed:
             trusted += t
             untrusted += u
@@ -51,18 +57,14 @@ def group_free(
     host: HostView, demand: Demand, allowed: frozenset[int | None] | None
 ) -> tuple[int, int]:
     """Free (trusted, untrusted) devices of ``demand``'s group on the NUMA nodes ``allowed``."""
-    if allowed is None:
-        return host.group_total.get(demand.key, (0, 0))
-    return _on(host.group_numa.get(demand.key, ()), allowed)
+    return _counts(host.group_total, host.group_numa, demand, allowed)
 
 
 def group_size(
     host: HostView, demand: Demand, allowed: frozenset[int | None] | None
 ) -> tuple[int, int]:
     """(trusted, untrusted) devices of ``demand``'s group on ``allowed`` nodes, free or not."""
-    if allowed is None:
-        return host.group_size.get(demand.key, (0, 0))
-    return _on(host.group_size_numa.get(demand.key, ()), allowed)
+    return _counts(host.group_size, host.group_size_numa, demand, allowed)
 
 
 def _short(asked: int, free: int, size: int, dev_type: DevType, qualifier: str = "") -> str:
