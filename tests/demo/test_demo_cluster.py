@@ -212,9 +212,12 @@ def test_the_unplaceable_request_is_refused_with_a_reason_for_every_host(run: De
     # the CLI printed the controller's explanation: each host's line once
     out = run.result.stdout
     start = out.index("Error: no valid host")
-    explanation = out[start:out.index("\n7. ", start)]
+    explanation = out[start:out.index("\n\n", start)]
     for host in HOST_NAMES:
         assert len(re.findall(rf"^{host}: \S", explanation, re.MULTILINE)) == 1, host
+    assert "policy required" in explanation
+    assert "5 VFs asked, never fits: 4 VFs in total" in explanation  # host-a has 4 per node
+    assert not out[start + len(explanation):].lstrip().startswith(("{", "[")), "shown twice"
 
 
 def test_no_instance_took_the_unplaceable_requests_ports(api: Session) -> None:

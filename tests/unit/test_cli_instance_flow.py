@@ -90,23 +90,49 @@ def test_an_unplaceable_boot_prints_every_hosts_reason(run: Run) -> None:
     assert "no valid host" in result.stderr and "h1: " in result.stderr
 
 
+def test_no_valid_host_is_explained_once_saying_what_can_never_fit(run: Run) -> None:
+    """h1 has 4 VFs on physnet1 in all: 5 can never fit there, whatever is freed; and none of
+    them is tagged trusted, so a trusted port lacks the tag, not free devices."""
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    ports = [_json(run("port", "create", "--network", "n1", "--json"))["id"] for _ in range(5)]
+    result = run("instance", "boot", "big", *(a for p in ports for a in ("--port", p)),
+                 ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: no valid host: 1 host rejected (capacity: 1)",
+        "h1: physnet physnet1: 5 VFs asked, never fits: 4 VFs in total",
+    ]
+    trusted = _json(run("port", "create", "--network", "n1", "--trusted", "--json"))["id"]
+    result = run("instance", "boot", "t", "--port", trusted, ok=False)
+    assert result.stderr.splitlines()[1] == (
+        "h1: physnet physnet1: 1 trusted VF asked, but no device spec tags any of its VFs "
+        "trusted=true")
+
+
 def test_interfaces_show_bus_info_and_driver(run: Run) -> None:
     rows = _json(run("host", "interfaces", "h1", "--json"))
     assert rows == []  # the test inventory has no netdevs
     assert "BUS_INFO" in run("host", "interfaces", "h1").stdout
 
 
-def test_api_errors_print_message_and_details_and_exit_1(run: Run) -> None:
+def test_api_errors_print_the_message_and_exit_1_details_with_json(run: Run) -> None:
     result = run("network", "show", "nope", ok=False)
     assert result.exit_code == 1
-    assert "no network 'nope'" in result.stderr
-    assert '"kind": "network"' in result.stderr
+    assert result.stderr == "Error: no network 'nope'; list networks with GET /v1/networks\n"
+    with_json = run("network", "show", "nope", "--json", ok=False)
+    assert with_json.exit_code == 1 and '"kind": "network"' in with_json.stderr
 
 
-def test_bad_input_is_reported_with_the_servers_reason(run: Run) -> None:
+def test_a_value_the_controller_refuses_names_the_cli_option_and_exits_2(run: Run) -> None:
     result = run("network", "create", "n", "--physical-network", "p", "--type", "vlan",
                  "--id", "5000", ok=False)
-    assert result.exit_code == 1 and "outside 1-4094" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --type/--id: VLAN id 5000 is outside 1-4094")
+    assert "segmentation" not in result.stderr and "body" not in result.stderr
+    mtu = run("network", "create", "n", "--physical-network", "p", "--mtu", "5", ok=False)
+    assert mtu.exit_code == 2 and mtu.stderr.startswith("Error: --mtu: ")
+    qos = run("port", "create", "--network", "nope", "--max-kbps", "-1", ok=False)
+    assert qos.exit_code == 2 and qos.stderr.startswith("Error: --max-kbps: ")
 
 
 def test_connection_refused_names_the_url() -> None:
@@ -186,5 +212,61 @@ def test_an_attach_the_host_cannot_hold_prints_its_reason(run: Run) -> None:
     result = run("instance", "attach-port", inst["id"], ports[4], ok=False)
     assert result.exit_code == 1
     assert "no valid host" in result.stderr and "h1: " in result.stderr
-    assert '"host": "h1"' in result.stderr
+    assert '"host": "h1"' in run("instance", "attach-port", inst["id"], ports[4], "--json",
+                                 ok=False).stderr
     assert _json(run("port", "show", ports[4], "--json"))["instance_id"] is None
+
+
+def test_instance_show_lists_each_claim_with_its_numa_node(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    port = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    inst = _json(run("instance", "boot", "vm1", "--port", port, "--json"))
+    lines = run("instance", "show", inst["id"]).stdout.splitlines()
+    at = lines.index("allocations:")
+    assert lines[at + 1].split() == ["PORT", "DEVICE", "NUMA", "REQUEST"]
+    assert lines[at + 2].split()[:3] == [port, "0000:03:00.1", "0"]
+
+
+def test_pool_list_shows_each_pools_tags(run: Run) -> None:
+    run("spec", "apply", "--spec", '{"vendor_id": "15b3", "product_id": "1018", '
+        '"physical_network": "physnet1", "trusted": "true"}')
+    lines = run("pool", "list").stdout.splitlines()
+    header = lines[0].split()
+    assert "TAGS" in header
+    assert lines[1].split()[header.index("TAGS")] == "trusted=true"
+
+
+def test_network_list_and_show_give_pkeys_in_hex(run: Run) -> None:
+    run("network", "create", "ib", "--physical-network", "fabric", "--type", "pkey", "--id",
+        "2561", "--full-membership")
+    run("network", "create", "eth", "--physical-network", "physnet1", "--type", "vlan", "--id",
+        "100")
+    listed = run("network", "list").stdout
+    assert "pkey 0x8a01 (full member)" in listed and "vlan 100" in listed
+    assert "2561" not in listed
+    assert "segmentation: pkey 0x8a01 (full member)" in run("network", "show", "ib").stdout
+    assert _json(run("network", "show", "ib", "--json"))["segmentation"]["id"] == 2561
+
+
+def test_host_show_reads_in_sections_and_json_is_unchanged(run: Run) -> None:
+    out = run("host", "show", "h1").stdout
+    lines = out.splitlines()
+    assert lines[:2] == ["host h1", "  enabled: yes"]
+    assert "agent" in lines and "devices" in lines and "problems: none" in lines
+    assert "  5 in total, 5 assignable, 0 in use, 5 free (each device: --json)" in lines
+    pools = lines.index("pools")
+    assert lines[pools + 1].split()[:3] == ["PHYSICAL_NETWORK", "TYPE", "PARENT_PF"]
+    assert "{" not in out  # no JSON blob
+    assert _json(run("host", "show", "h1", "--json"))["devices_total"] == 5
+
+
+def test_host_delete_is_refused_while_an_instance_is_on_it(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    port = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    inst = _json(run("instance", "boot", "vm1", "--port", port, "--json"))
+    refused = run("host", "delete", "h1", ok=False)
+    assert refused.exit_code == 1 and f"instance {inst['id']}" in refused.stderr
+    run("instance", "delete", inst["id"])
+    assert run("host", "delete", "h1").stdout.strip() == "deleted host h1"
+    assert _json(run("host", "list", "--json")) == []
+    assert run("host", "delete", "h1", ok=False).exit_code == 1

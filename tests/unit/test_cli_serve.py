@@ -3,6 +3,9 @@ tests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -47,3 +50,29 @@ def test_serve_is_documented_in_help() -> None:
     result = CliRunner().invoke(build_app(), ["serve", "--help"])
     assert result.exit_code == 0
     assert "--insecure-no-auth" in result.output and "--listen" in result.output
+
+
+@pytest.mark.parametrize(("args", "docs"), [([], None), (["--api-docs"], "/docs")])
+def test_the_api_docs_pages_are_served_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], docs: str | None
+) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **_kw: served.append(app))
+    result = CliRunner().invoke(build_app(), ["serve", "--db",
+                                              f"sqlite:///{tmp_path / 'c.sqlite'}", *args])
+    assert result.exit_code == 0, result.output
+    assert served[0].docs_url == docs
+    served[0].state.ctx.db.dispose()
+
+
+@pytest.mark.parametrize("db", ["mysql://h/db", "http://[::1", ""])
+def test_a_database_url_vfkeeper_cannot_use_is_a_usage_error(db: str) -> None:
+    result = CliRunner().invoke(build_app(), ["serve", "--db", db])
+    assert result.exit_code == 2
+    assert "--db" in result.stderr and "sqlite:///PATH" in result.stderr
+
+
+def test_a_database_that_cannot_be_opened_exits_1_naming_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'c.sqlite'}"
+    result = CliRunner().invoke(build_app(), ["serve", "--db", url])
+    assert result.exit_code == 1 and url in result.stderr and "Traceback" not in result.output

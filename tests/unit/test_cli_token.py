@@ -55,3 +55,50 @@ def test_token_list_never_shows_tokens(tmp_path: Path) -> None:
     rows = json.loads(listed.output)
     assert [(r["role"], r["name"]) for r in rows] == [("agent:h1", "h1")]
     assert token not in listed.output
+
+
+def _create(url: str, *args: str) -> str:
+    result = CliRunner().invoke(build_app(), ["token", "create", *args, "--db", url])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def test_token_list_prints_a_header_and_utc_times(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    _create(url, "--role", "viewer", "--name", "grafana")
+    lines = CliRunner().invoke(build_app(), ["token", "list", "--db", url]).output.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "ROLE", "CREATED"]
+    assert lines[1].split()[:3] == ["1", "grafana", "viewer"]
+    assert lines[1].endswith("Z")
+    listed = json.loads(CliRunner().invoke(build_app(), ["token", "list", "--json", "--db",
+                                                         url]).output)
+    assert listed[0]["created_at"].endswith("Z")
+
+
+def test_a_revoked_token_no_longer_authenticates(tmp_path: Path, asgi_transport) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    keep = _create(url, "--role", "viewer", "--name", "keep")
+    gone = _create(url, "--role", "viewer", "--name", "ci")
+    app = create_app(ControllerSettings(db_url=url, token_cache_ttl_s=0))
+    result = CliRunner().invoke(build_app(), ["token", "revoke", "ci", "--db", url])
+    assert result.exit_code == 0, result.output
+    assert "revoked token 2 (ci, role viewer)" in result.output
+    with httpx.Client(transport=asgi_transport(app), base_url="http://t") as c:
+        assert c.get("/v1/hosts", headers={"Authorization": f"Bearer {gone}"}).status_code == 401
+        assert c.get("/v1/hosts", headers={"Authorization": f"Bearer {keep}"}).status_code == 200
+    by_id = CliRunner().invoke(build_app(), ["token", "revoke", "1", "--db", url])
+    assert by_id.exit_code == 0 and "revoked token 1 (keep" in by_id.output
+
+
+def test_revoking_an_unknown_or_ambiguous_token_exits_1_and_changes_nothing(
+    tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    _create(url, "--role", "agent:h1")
+    _create(url, "--role", "agent:h1")
+    unknown = CliRunner().invoke(build_app(), ["token", "revoke", "nope", "--db", url])
+    assert unknown.exit_code == 1 and "no token has the id or name 'nope'" in unknown.stderr
+    twice = CliRunner().invoke(build_app(), ["token", "revoke", "agent:h1", "--db", url])
+    assert twice.exit_code == 1 and "2 tokens are named 'agent:h1' (ids 1, 2)" in twice.stderr
+    listed = CliRunner().invoke(build_app(), ["token", "list", "--json", "--db", url]).output
+    assert len(json.loads(listed)) == 2

@@ -84,49 +84,50 @@ FILTER_CASES = [
         host("h", vf("physnet2", A0, 0, 1)),
         instance(*vfs("physnet2", 2)),
         "capacity",
-        "physnet physnet2: 2 VFs asked, 1 free",
+        "physnet physnet2: 2 VFs asked, 1 free now",
         id="too-few-vfs",
     ),
     pytest.param(
         host("h", vf("physnet2", A0, 0, 0)),
         instance(*vfs("physnet2")),
         "capacity",
-        "physnet physnet2: 0 free VFs",
+        "physnet physnet2: 0 free VFs now",
         id="no-free-vf",
     ),
     pytest.param(
         host("h", vf("p1", A0, 0, 4), pf("p1", A0, 0, 0)),
         instance(*pfs("p1")),
         "capacity",
-        "physnet p1: 0 free PFs",
+        "physnet p1: 0 free PFs now",
         id="pf-busy",
     ),
     pytest.param(
         host("h", vf("p1", A0, 0, 4), vf("p1", B0, 1, 1, trusted=True)),
         instance(*vfs("p1", 2, trusted=True)),
         "capacity",
-        "physnet p1: 2 trusted VFs asked, 1 free trusted",
+        "physnet p1: 2 trusted VFs asked, 1 free trusted now",
         id="trusted-short",
     ),
     pytest.param(
         host("h", vf("ib-a", A0, 0, 4), vf("ib-a", B0, 1, 0)),
         instance(*vfs("ib-a"), numa_policy="required", instance_numa_node=1),
         "numa_affinity",
-        "physnet ib-a: 0 free VFs on NUMA node 1 (policy required)",
+        "physnet ib-a: 0 free VFs now on NUMA node 1 (policy required)",
         id="required-node",
     ),
     pytest.param(
         host("h", vf("ib-a", A0, 0, 4), vf("ib-a", B0, 1, 1)),
         instance(*vfs("ib-a", 2), numa_policy="required", instance_numa_node=1),
         "numa_affinity",
-        "physnet ib-a: 2 VFs asked, 1 free on NUMA node 1 (policy required)",
+        "physnet ib-a: 2 VFs asked, 1 free now on NUMA node 1 (policy required)",
         id="required-node-short",
     ),
     pytest.param(
         host("h", vf("ib-a", A0, 0, 4), vf("ib-a", B0, None, 1)),
         instance(*vfs("ib-a", 2), numa_policy="legacy", instance_numa_node=1),
         "numa_affinity",
-        "physnet ib-a: 2 VFs asked, 1 free on NUMA node 1 or without NUMA affinity (policy legacy)",
+        "physnet ib-a: 2 VFs asked, 1 free now on NUMA node 1 or without NUMA affinity "
+        "(policy legacy)",
         id="legacy-node",
     ),
     pytest.param(
@@ -134,7 +135,7 @@ FILTER_CASES = [
         instance(*vfs("a"), *vfs("b"), numa_policy="required"),
         "numa_affinity",
         "no single NUMA node has every device asked (policy required): "
-        "node 0: physnet b: 0 free VFs; node 1: physnet a: 0 free VFs",
+        "node 0: physnet b: 1 VF asked, none; node 1: physnet a: 1 VF asked, none",
         id="required-split-over-nodes",
     ),
     pytest.param(
@@ -143,6 +144,41 @@ FILTER_CASES = [
         "numa_affinity",
         "no device on this host reports a NUMA node (policy required needs one)",
         id="required-without-numa-info",
+    ),
+    pytest.param(
+        host("h", vf("p1", A0, 0, 4, total=4)),
+        instance(*vfs("p1", 5)),
+        "capacity",
+        "physnet p1: 5 VFs asked, never fits: 4 VFs in total",
+        id="never-fits",
+    ),
+    pytest.param(
+        host("h", vf("p1", A0, 0, 2, total=6)),
+        instance(*vfs("p1", 5)),
+        "capacity",
+        "physnet p1: 5 VFs asked, 2 free now",
+        id="fits-once-freed",
+    ),
+    pytest.param(
+        host("h", vf("p1", A0, 0, 4)),
+        instance(*vfs("p1", trusted=True)),
+        "capacity",
+        "physnet p1: 1 trusted VF asked, but no device spec tags any of its VFs trusted=true",
+        id="trust-tag-missing",
+    ),
+    pytest.param(
+        host("h", vf("p1", A0, 0, 4), vf("p1", B0, 1, 1, total=1, trusted=True)),
+        instance(*vfs("p1", 2, trusted=True)),
+        "capacity",
+        "physnet p1: 2 trusted VFs asked, never fits: 1 trusted VF in total",
+        id="trusted-never-fits",
+    ),
+    pytest.param(
+        host("h", vf("ib-a", A0, 0, 4), vf("ib-a", B0, 1, 1, total=1)),
+        instance(*vfs("ib-a", 2), numa_policy="required", instance_numa_node=1),
+        "numa_affinity",
+        "physnet ib-a: 2 VFs asked, never fits: 1 VF in total on NUMA node 1 (policy required)",
+        id="required-node-never-fits",
     ),
     pytest.param(
         host("h", vf("p1", A0, 0, 4), pf("p1", A0, 0)),
@@ -162,6 +198,18 @@ def test_each_filter_rejects_with_its_sentence(
     result = rejected(schedule(request_, [the_host]))
     assert result.details() == [{"host": "h", "reason": reason, "filter": filter_name}]
     assert result.rejections[0].sentence() == f"h: {reason}"
+
+
+def test_hosts_alike_but_for_their_totals_are_told_apart() -> None:
+    """A decision memoizes verdicts per capped counts; the totals are part of them, so a host
+    that can never fit and one that could once VFs are freed get their own sentences."""
+    small = host("small", vf("ib", A0, 0, 4), vf("ib", B0, 1, 0, total=1))
+    large = host("large", vf("ib", A0, 0, 4), vf("ib", B0, 1, 0, total=8))
+    req = instance(*vfs("ib", 2), numa_policy="required", instance_numa_node=1)
+    assert [r.reason for r in rejected(schedule(req, [small, large])).rejections] == [
+        "physnet ib: 2 VFs asked, 0 free now on NUMA node 1 (policy required)",
+        "physnet ib: 2 VFs asked, never fits: 1 VF in total on NUMA node 1 (policy required)",
+    ]
 
 
 def test_the_same_host_fits_once_the_cause_is_gone() -> None:
@@ -190,7 +238,7 @@ def test_no_valid_host_explains_every_host_in_name_order() -> None:
         "host-1: agent silent since 2026-11-21T10:04:05Z",
         "host-2: physnet physnet2: 2 VFs asked, none on this host",
         "host-3: disabled by an operator",
-        "host-10: physnet physnet2: 2 VFs asked, 1 free",
+        "host-10: physnet physnet2: 2 VFs asked, 1 free now",
     ]
 
 
@@ -225,7 +273,7 @@ def test_host_hint_rejection_is_explained_and_other_hosts_named() -> None:
     result = rejected(schedule(instance(*vfs("p", 2), host_hint="b"), hosts))
     assert result.details() == [
         {"host": "a", "reason": "not the requested host (host hint b)", "filter": "host_hint"},
-        {"host": "b", "reason": "physnet p: 2 VFs asked, 1 free", "filter": "capacity"},
+        {"host": "b", "reason": "physnet p: 2 VFs asked, 1 free now", "filter": "capacity"},
     ]
 
 

@@ -21,7 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vfkeeper.agent.controller_client import ControllerClient, ControllerError
+from vfkeeper.agent.controller_client import (
+    ControllerClient,
+    ControllerError,
+    ControllerRejectedError,
+)
 from vfkeeper.agent.desired import HostIndex
 from vfkeeper.agent.discovery import discover
 from vfkeeper.agent.errors import AgentError, MigrationUriError
@@ -106,7 +110,18 @@ class Agent:
         return migration_uri(self.config, self.hostname)
 
     def heartbeat(self) -> None:
-        self.client.heartbeat(self.migration_uri)
+        """Tell the controller the agent is alive. A controller that does not know the host
+        (an admin deleted it) answers 404: the agent registers it again with its inventory."""
+        try:
+            self.client.heartbeat(self.migration_uri)
+        except ControllerRejectedError as exc:
+            if (exc.status, exc.code) != (404, "not_found"):
+                raise
+            log.warning("the controller does not know host %s (deleted?): sending its "
+                        "inventory to register it again", self.hostname)
+            self.inventory = None
+            self.rescan()
+            self.client.heartbeat(self.migration_uri)
 
     def reconcile(self) -> ActualState:
         """One pass: desired state → host → actual state (reported)."""

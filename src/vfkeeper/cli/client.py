@@ -1,32 +1,90 @@
 """The CLI's one HTTP client of the controller, and the options every API command shares.
 
 ``--controller URL`` / ``VFKEEPER_URL`` and ``--token`` / ``VFKEEPER_TOKEN`` say where and as
-whom; ``--json`` prints the API's JSON instead of a table. An API error prints its message and
-details and exits 1; an unreachable controller says which URL was tried. Tests inject an httpx
-transport through the click context object (``runner.invoke(app, args, obj={"transport": t})``).
+whom (a URL that is not ``http(s)://HOST…`` or a token that cannot be sent in a header is a usage
+error); ``--json`` prints the API's JSON instead of a table. An API error prints its message
+(and, with ``--json``, its details) and exits 1; a request the controller found invalid (422)
+exits 2, naming the command's own option where the controller named a field of the request
+body (:data:`OPTION_OF_FIELD`). An unreachable controller says which URL was tried. Tests inject
+an httpx transport through the click context object
+(``runner.invoke(app, args, obj={"transport": t})``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import typer
 
+from vfkeeper.cli.app import FAILED, USAGE_ERROR
+
 DEFAULT_URL = "http://127.0.0.1:8470"
 
+
+def _controller_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise typer.BadParameter(f"{value!r} is not a URL ({exc}); give the controller's base "
+                                 f"URL, e.g. {DEFAULT_URL}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise typer.BadParameter(f"{value!r} is not an http:// or https:// URL with a host; "
+                                 f"give the controller's base URL, e.g. {DEFAULT_URL}")
+    return value
+
+
+_HEADER_SAFE = re.compile(r"[!-~]+")
+
+
+def _token(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not _HEADER_SAFE.fullmatch(value):
+        raise typer.BadParameter("a token is printable ASCII without spaces (vfkeeper's start "
+                                 "with vfk_); copy it as 'vfkeeper token create' printed it")
+    return value
+
+
 CONTROLLER = typer.Option(DEFAULT_URL, "--controller", envvar="VFKEEPER_URL",
+                          callback=_controller_url, metavar="URL",
                           help="The controller's base URL.")
-TOKEN = typer.Option(None, "--token", envvar="VFKEEPER_TOKEN", help="API bearer token.")
+TOKEN = typer.Option(None, "--token", envvar="VFKEEPER_TOKEN", callback=_token,
+                     metavar="TOKEN", help="API bearer token.")
 JSON = typer.Option(False, "--json", help="Print the API's JSON.")
+
+OPTION_OF_FIELD: Mapping[str, Mapping[str, str]] = {
+    "network create": {
+        "name": "NAME", "physical_network": "--physical-network",
+        "segmentation.type": "--type", "segmentation.id": "--id",
+        "segmentation.full_membership": "--full-membership", "segmentation": "--type/--id",
+        "mtu": "--mtu",
+    },
+    "port create": {
+        "network": "--network", "name": "--name", "vnic_type": "--vnic-type", "mac": "--mac",
+        "guid": "--guid", "qos.min_kbps": "--min-kbps", "qos.max_kbps": "--max-kbps",
+        "qos": "--min-kbps/--max-kbps", "link_state": "--link-state",
+    },
+    "instance boot": {"name": "NAME", "ports": "--port", "numa_policy": "--numa-policy",
+                      "host": "--host"},
+    "instance migrate": {"host": "--to"},
+    "host disable": {"disabled_reason": "--reason"},
+}
+"""Per command: the request body's field (a dotted path) → the command's own option. The
+longest matching prefix wins, so ``segmentation.id`` names ``--id`` and a check of the whole
+``segmentation`` names both options it is built from."""
 
 
 class ApiClient:
-    def __init__(self, url: str, token: str | None, transport: httpx.BaseTransport | None) -> None:
+    def __init__(self, url: str, token: str | None, transport: httpx.BaseTransport | None, *,
+                 command: str = "", as_json: bool = False) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
+        self.command = command
+        self.as_json = as_json
         self._http = httpx.Client(base_url=self.url, headers=headers, transport=transport,
                                   timeout=30.0)
 
@@ -39,30 +97,71 @@ class ApiClient:
             typer.echo(f"Error: cannot reach the controller at {self.url} ({exc}); is "
                        "'vfkeeper serve' running there? Set --controller or VFKEEPER_URL.",
                        err=True)
-            raise typer.Exit(1) from exc
+            raise typer.Exit(FAILED) from exc
         if resp.is_success:
             return resp.json() if resp.content else None
-        fail(resp)
-        return None
+        raise fail(resp, OPTION_OF_FIELD.get(self.command, {}), as_json=self.as_json)
 
 
-def fail(resp: httpx.Response) -> None:
-    """Print an API error (the envelope's message, then its details) and exit 1."""
+def _option(path: str, options: Mapping[str, str]) -> str | None:
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        option = options.get(".".join(parts[:n]))
+        if option is not None:
+            return option
+    return None
+
+
+def _invalid(error: dict[str, Any], options: Mapping[str, str]) -> str:
+    """A 422's message, with the request's fields named as the command's options."""
+    details = error.get("details") or {}
+    lines = []
+    for item in details.get("errors") or []:  # FastAPI's validation of the body
+        loc = [str(p) for p in item.get("loc", ())]
+        path = ".".join(loc[1:] if loc[:1] == ["body"] else loc)
+        option = _option(path, options)
+        text = str(item.get("message", "")).removeprefix("Value error, ")
+        lines.append(f"{option or path}: {text}")
+    field = details.get("field")
+    if not lines and isinstance(field, str) and _option(field, options):
+        message = str(error["message"])
+        lines.append(f"{_option(field, options)}: {message.removeprefix(field + ': ')}")
+    return "\n".join(lines) or str(error["message"])
+
+
+def fail(resp: httpx.Response, options: Mapping[str, str] = {},
+         *, as_json: bool = False) -> typer.Exit:
+    """Print an API error and return the exit to raise: 2 for an invalid request (422), 1 for
+    every other refusal. Details are printed with ``--json`` only: the message says it all
+    (for "no valid host", the reason of every host)."""
     try:
         error = resp.json()["error"]
-        message, details = error["message"], error.get("details") or {}
+        message = str(error["message"])
     except (ValueError, KeyError, TypeError):
-        message, details = f"HTTP {resp.status_code}: {resp.text[:200]}", {}
-    typer.echo(f"Error: {message}", err=True)
-    if details:
-        typer.echo(json.dumps(details, indent=2, default=str), err=True)
-    raise typer.Exit(1)
+        typer.echo(f"Error: HTTP {resp.status_code}: {resp.text[:200]}", err=True)
+        return typer.Exit(FAILED)
+    invalid = resp.status_code == 422
+    typer.echo(f"Error: {_invalid(error, options) if invalid else message}", err=True)
+    if as_json:
+        typer.echo(json.dumps(error, indent=2, default=str), err=True)
+    return typer.Exit(USAGE_ERROR if invalid else FAILED)
+
+
+def _command(ctx: typer.Context) -> str:
+    """``network create``: the command's words below ``vfkeeper``."""
+    names = []
+    here: Any = ctx
+    while here is not None and here.parent is not None:
+        names.append(here.info_name or "")
+        here = here.parent
+    return " ".join(reversed(names))
 
 
 def client(ctx: typer.Context, url: str, token: str | None) -> ApiClient:
     obj = ctx.find_root().obj
     transport = obj.get("transport") if isinstance(obj, dict) else None
-    return ApiClient(url, token, transport)
+    return ApiClient(url, token, transport, command=_command(ctx),
+                     as_json=bool(ctx.params.get("as_json")))
 
 
 def show(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
@@ -70,29 +169,39 @@ def show(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
     elif isinstance(data, list):
-        _table(data, columns)
+        table(data, columns)
     elif isinstance(data, dict):
         for key, value in data.items():
             text = value if isinstance(value, str) else json.dumps(value, default=str)
             typer.echo(f"{key}: {text}")
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A value as one table cell: ``-`` for nothing, strings as they are, the rest as JSON."""
     if value is None:
         return "-"
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    cells = [[_cell(_get(row, c)) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+def tags_text(tags: Mapping[str, Any] | None) -> str:
+    """A device's or pool's tags as ``trusted=true,profileid=p1``; ``-`` for none."""
+    return ",".join(f"{k}={v}" for k, v in sorted((tags or {}).items())) or "-"
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+          headers: Sequence[str] | None = None) -> None:
+    """Rows as aligned columns under a header line (``columns`` upper-cased, or ``headers``);
+    a column may be a dotted path into nested objects."""
+    cells = [[cell(_get(row, c)) for c in columns] for row in rows]
+    heads = list(headers) if headers is not None else [c.upper() for c in columns]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(heads)]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip())
     for r in cells:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
-def _get(row: dict[str, Any], column: str) -> Any:
+def _get(row: Mapping[str, Any], column: str) -> Any:
     value: Any = row
     for part in column.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+        value = value.get(part) if isinstance(value, Mapping) else None
     return value

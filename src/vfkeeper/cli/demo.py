@@ -34,6 +34,10 @@ def demo_command(
     """Run vfkeeper's main job on a simulated three-host cluster, step by step."""
     from vfkeeper.demo.runner import StepFailed, run  # noqa: PLC0415 - loads the controller stack only for the demo
 
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        typer.echo(f"Error: --workdir {workdir} is not a directory; give a new or empty "
+                   "directory", err=True)
+        raise typer.Exit(WORKDIR_IN_USE)
     if workdir is not None and workdir.exists() and any(workdir.iterdir()):
         typer.echo(f"Error: --workdir {workdir} is not empty; give a new or empty directory "
                    "(the demo creates its database and simulated hosts there)", err=True)

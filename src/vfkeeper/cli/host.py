@@ -1,10 +1,11 @@
-"""``vfkeeper host list|show|interfaces|enable|disable``."""
+"""``vfkeeper host list|show|interfaces|enable|disable|delete``."""
 
 from __future__ import annotations
 
 import typer
 
 from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
+from vfkeeper.cli.host_view import print_host
 
 host_app = typer.Typer(name="host", help="Hosts, their devices, pools and NICs.",
                        no_args_is_help=True)
@@ -20,10 +21,16 @@ def list_hosts(ctx: typer.Context, controller: str = CONTROLLER, token: str | No
 
 
 @host_app.command("show")
-def show_host(ctx: typer.Context, name: str, controller: str = CONTROLLER,
+def show_host(ctx: typer.Context,
+              name: str = typer.Argument(..., metavar="NAME", help="The host's name."),
+              controller: str = CONTROLLER,
               token: str | None = TOKEN, as_json: bool = JSON) -> None:
-    """One host: devices, pools, agent liveness, problems."""
-    show(client(ctx, controller, token).call("GET", f"/v1/hosts/{name}"), as_json)
+    """One host: its agent, devices, problems, the agent's last report and pools."""
+    data = client(ctx, controller, token).call("GET", f"/v1/hosts/{name}")
+    if as_json:
+        show(data, as_json)
+    else:
+        print_host(data)
 
 
 @host_app.command("interfaces")
@@ -36,7 +43,8 @@ def interfaces(ctx: typer.Context, name: str, controller: str = CONTROLLER,
 
 
 @host_app.command("disable")
-def disable(ctx: typer.Context, *, name: str,
+def disable(ctx: typer.Context,
+            name: str = typer.Argument(..., metavar="NAME", help="The host's name."), *,
             reason: str = typer.Option(None, "--reason", help="Why (shown in host views)."),
             controller: str = CONTROLLER, token: str | None = TOKEN,
             as_json: bool = JSON) -> None:
@@ -53,6 +61,16 @@ def enable(ctx: typer.Context, name: str, controller: str = CONTROLLER,
     data = client(ctx, controller, token).call("PATCH", f"/v1/hosts/{name}",
                                                body={"enabled": True})
     show(data if as_json else {"name": name, "enabled": data["enabled"]}, as_json)
+
+
+@host_app.command("delete")
+def delete(ctx: typer.Context,
+           name: str = typer.Argument(..., metavar="NAME", help="The host's name."), *,
+           controller: str = CONTROLLER, token: str | None = TOKEN) -> None:
+    """Forget a host, its devices and its agent's reports (refused while an instance is on
+    it). An agent still running there registers the host again."""
+    client(ctx, controller, token).call("DELETE", f"/v1/hosts/{name}")
+    typer.echo(f"deleted host {name}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import typer
 
-from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, ApiClient, client, show
+from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, ApiClient, client, show, table
 
 RUNNING = ("MIGRATING", "SUSPENDING", "RESUMING")
-WAIT = typer.Option(False, "--wait", help="Wait until the task ends, printing its progress; "
-                    "exit 1 if it failed.")
+WAIT = typer.Option(False, "--wait", help="Wait until the task ends, printing its progress, "
+                    "and, when the instance is ACTIVE again, until the agents report its ports "
+                    "back on it; exit 1 if it failed.")
 TIMEOUT = typer.Option(600.0, "--timeout", min=1.0, help="With --wait: give up after this "
                        "many seconds (the task goes on).")
 
@@ -22,7 +23,9 @@ instance_app = typer.Typer(name="instance", help="Instances: boot = schedule + c
 
 @instance_app.command("boot")
 def boot(
-    ctx: typer.Context, *, name: str,
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="The instance's name."),
+    *,
     ports: list[str] = typer.Option(..., "--port", help="Port id; repeat for more ports."),
     numa_policy: str = typer.Option("legacy", "--numa-policy",
                                     help="required, preferred or legacy."),
@@ -32,7 +35,7 @@ def boot(
     """Boot an instance; when nothing fits, print why for every host and exit 1."""
     data = client(ctx, controller, token).call("POST", "/v1/instances", body={
         "name": name, "ports": ports, "numa_policy": numa_policy, "host": host})
-    show(data, as_json)
+    print_instance(data, as_json)
 
 
 @instance_app.command("list")
@@ -45,7 +48,9 @@ def list_instances(ctx: typer.Context, controller: str = CONTROLLER, token: str 
 @instance_app.command("show")
 def show_instance(ctx: typer.Context, instance_id: str, controller: str = CONTROLLER,
                   token: str | None = TOKEN, as_json: bool = JSON) -> None:
-    show(client(ctx, controller, token).call("GET", f"/v1/instances/{instance_id}"), as_json)
+    """One instance, with the device (and its NUMA node) each of its ports holds."""
+    print_instance(client(ctx, controller, token).call("GET", f"/v1/instances/{instance_id}"),
+                  as_json)
 
 
 @instance_app.command("delete")
@@ -65,7 +70,7 @@ def attach_port(ctx: typer.Context, instance_id: str, port_id: str, *,
     the host's agent attaches it live. Prints the instance."""
     data = client(ctx, controller, token).call(
         "POST", f"/v1/instances/{instance_id}/ports", body={"port_id": port_id})
-    show(data, as_json)
+    print_instance(data, as_json)
 
 
 @instance_app.command("detach-port")
@@ -77,7 +82,7 @@ def detach_port(ctx: typer.Context, instance_id: str, port_id: str, *,
     api = client(ctx, controller, token)
     api.call("DELETE", f"/v1/instances/{instance_id}/ports/{port_id}")
     if as_json:
-        show(api.call("GET", f"/v1/instances/{instance_id}"), as_json)
+        print_instance(api.call("GET", f"/v1/instances/{instance_id}"), as_json)
     else:
         typer.echo(f"detached port {port_id} from instance {instance_id}")
 
@@ -148,26 +153,66 @@ def _progress(data: dict[str, Any]) -> str:
     return f"{data['status']}" + (f" ({'; '.join(waits)})" if waits else "")
 
 
-def _finish(api: ApiClient, data: dict[str, Any], wait: bool, timeout: float,
-            as_json: bool) -> None:  # fmt: skip
-    """Print the instance; with ``wait``, poll until its task ends, printing each change."""
-    if not wait:
+def print_instance(data: dict[str, Any], as_json: bool) -> None:
+    """The instance as ``key: value`` lines, its allocations as a table with the NUMA node of
+    each claimed device; ``--json``: the API's document."""
+    if as_json:
         show(data, as_json)
         return
+    allocations = data.get("allocations") or []
+    show({k: v for k, v in data.items() if k != "allocations"}, as_json)
+    typer.echo("allocations:" if allocations else "allocations: none")
+    if allocations:
+        table(allocations, ("port_id", "device", "numa_node", "request_id"),
+              ("PORT", "DEVICE", "NUMA", "REQUEST"))
+
+
+def _ports_back(ports: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Whether every port holding a device is back on the instance as its agent reports it
+    (attached, ACTIVE or DOWN), and a line saying how far they are."""
+    devices = [p for p in ports if p.get("desired") is not None]
+    failed = [p for p in devices if p.get("status") == "ERROR"]
+    if failed:
+        why = (failed[0].get("actual") or {}).get("last_error") or "no reason reported"
+        typer.echo(f"error: port {failed[0]['id']} is in ERROR: {why}", err=True)
+        raise typer.Exit(1)
+    back = [p for p in devices if (p.get("actual") or {}).get("phase") == "attached"
+            and p.get("status") in ("ACTIVE", "DOWN")]
+    return len(back) == len(devices), f"ports: {len(back)} of {len(devices)} back"
+
+
+def _poll(deadline: float, timeout: float, data: dict[str, Any], what: str) -> None:
+    if time.monotonic() > deadline:
+        typer.echo(f"still {what} after {timeout:g} s; the task goes on: "
+                   f"vfkeeper instance show {data['id']}", err=True)
+        raise typer.Exit(2)
+    time.sleep(0.5)
+
+
+def _finish(api: ApiClient, data: dict[str, Any], wait: bool, timeout: float,
+            as_json: bool) -> None:  # fmt: skip
+    """Print the instance; with ``wait``, poll until its task ends, printing each change, and
+    when it is ACTIVE again, until its ports are back on it (re-plugged by the agent)."""
     deadline, last = time.monotonic() + timeout, ""
-    while data["status"] in RUNNING:
-        line = _progress(data)
+
+    def say(line: str) -> None:
+        nonlocal last
         if line != last and not as_json:
             typer.echo(line)
             last = line
-        if time.monotonic() > deadline:
-            typer.echo(f"still {data['status']} after {timeout:g} s; the task goes on: "
-                       f"vfkeeper instance show {data['id']}", err=True)
-            raise typer.Exit(2)
-        time.sleep(0.5)
+
+    while wait and data["status"] in RUNNING:
+        say(_progress(data))
+        _poll(deadline, timeout, data, data["status"])
         data = api.call("GET", f"/v1/instances/{data['id']}")
-    show(data, as_json)
-    if data.get("last_error"):
+    while wait and data["status"] == "ACTIVE" and not data.get("last_error"):
+        done, line = _ports_back(api.call("GET", "/v1/ports", params={"instance": data["id"]}))
+        if done:
+            break
+        say(line)
+        _poll(deadline, timeout, data, "waiting for its ports")
+    print_instance(data, as_json)
+    if wait and data.get("last_error"):
         typer.echo(f"error: {data['last_error']}", err=True)
         raise typer.Exit(1)
 

@@ -1,7 +1,10 @@
 """The ``vfkeeper`` command: composition root of the CLI.
 
 Each command module exposes ``register(app: typer.Typer) -> None``; adding a command is
-adding its name and module to ``_COMMAND_MODULES``.
+adding its name and module to ``_COMMAND_MODULES``. What every command shares — its usage line,
+and the one place where a failure becomes a message and an exit status — is
+:mod:`vfkeeper.cli.app`. Help text is printed as written (no Rich markup), so Nova's ``[pci]``
+and TOML's ``[[device_spec]]`` show as they are.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 import typer
 
 from vfkeeper import __version__
+from vfkeeper.cli.app import RootGroup, use_command_class
 
 # Command name -> the module that registers it. A run imports only the module of the command
 # it was asked for (the controller's modules pull in FastAPI, SQLAlchemy and Alembic, which would
@@ -50,6 +54,8 @@ def build_app(command: str | None = None) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        cls=RootGroup,
     )
 
     @app.callback()
@@ -68,6 +74,7 @@ def build_app(command: str | None = None) -> typer.Typer:
         modules = list(dict.fromkeys(_COMMAND_MODULES.values()))
     for name in modules:
         importlib.import_module(name).register(app)
+    use_command_class(app)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show
+from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, client, show, tags_text
 
 pool_app = typer.Typer(name="pool", help="Device pools as the controller holds them.",
                        no_args_is_help=True)
@@ -19,10 +19,13 @@ def list_pools(
     physical_network: str = typer.Option(None, "--physical-network"),
     controller: str = CONTROLLER, token: str | None = TOKEN, as_json: bool = JSON,
 ) -> None:
+    """Every pool with its tags (trusted=true, profileid=…) and total, used and free counts."""
     data = client(ctx, controller, token).call(
         "GET", "/v1/pools", params={"host": host, "physical_network": physical_network})
+    if not as_json:
+        data = [{**p, "tags": tags_text(p.get("tags"))} for p in data]
     show(data, as_json, ("host", "physical_network", "dev_type", "parent_pf", "numa_node",
-                         "total", "used", "free"))
+                         "tags", "total", "used", "free"))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""``vfkeeper serve``: run the controller (REST API under /v1, OpenAPI at /openapi.json).
+"""``vfkeeper serve``: run the controller (REST API under /v1, OpenAPI at /openapi.json,
+``/healthz`` and ``/readyz`` for load balancers).
 
 ``--workers N`` runs N uvicorn worker processes on one listening socket. Each is a controller
 of its own (its own scheduling cache), exactly like N replicas on one database: correctness
@@ -15,6 +16,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
+from vfkeeper.cli.database import open_database
 from vfkeeper.controller.app import create_app
 from vfkeeper.controller.settings import (
     DEFAULT_DB_URL,
@@ -25,8 +27,6 @@ from vfkeeper.controller.settings import (
     ControllerSettings,
     parse_listen,
 )
-from vfkeeper.store import migrate
-from vfkeeper.store.database import Database
 
 SETTINGS_ENV = "VFKEEPER_SERVE_SETTINGS"
 """How ``serve --workers N`` hands its settings to the worker processes (JSON)."""
@@ -39,11 +39,8 @@ def app_from_environment() -> FastAPI:
 
 
 def _run_workers(settings: ControllerSettings, workers: int) -> None:
-    db = Database(settings.db_url)
-    try:  # once, here: N workers upgrading one schema at once would race
-        migrate.upgrade(db.engine)
-    finally:
-        db.dispose()
+    # upgraded once, here: N workers upgrading one schema at once would race
+    open_database(settings.db_url).dispose()
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     host, port = parse_listen(settings.listen)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host,
@@ -55,6 +52,7 @@ def settings_from_options(
     db: str, listen: str, insecure_no_auth: bool, mac_prefix: str, guid_range: str,
     agent_timeout: float, weigher: str, token_cache_ttl: float = 10.0,
     migration_domains: Sequence[str] = (), max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    api_docs: bool = False,
 ) -> ControllerSettings:
     """The controller settings for the command line; a bad value is a usage error (exit 2)."""
     try:
@@ -62,7 +60,7 @@ def settings_from_options(
             db_url=db, listen=listen, auth=not insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout_s=agent_timeout, weigher=weigher,
             token_cache_ttl_s=token_cache_ttl, migration_domains=tuple(migration_domains),
-            max_body_bytes=max_body_bytes,
+            max_body_bytes=max_body_bytes, api_docs=api_docs,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -103,16 +101,24 @@ def register(app: typer.Typer) -> None:
             help="A DNS domain hosts' names may be qualified with in the migration URIs their "
                  "agents announce (host-a.example.org needs example.org); repeat for more. "
                  "Default: only the bare host name."),
+        api_docs: bool = typer.Option(
+            False, "--api-docs", envvar="VFKEEPER_API_DOCS",
+            help="Also serve /docs (Swagger UI) and /redoc. Their pages load scripts from the "
+                 "jsDelivr CDN: the browser needs the internet. /openapi.json is always served."),
         workers: int = typer.Option(1, "--workers", envvar="VFKEEPER_WORKERS", min=1,
                                     help="Worker processes (each a controller with its own "
                                          "cache; the claim transaction keeps them correct)."),
     ) -> None:
-        """Run the controller: upgrade the database schema, then serve the REST API."""
+        """Run the controller: upgrade the database schema, then serve the REST API.
+
+        GET /healthz (the process is up) and GET /readyz (the database answers and its schema
+        is current; 503 otherwise) need no token: point load balancers and supervisors there.
+        """
         settings = settings_from_options(
             db=db, listen=listen, insecure_no_auth=insecure_no_auth, mac_prefix=mac_prefix,
             guid_range=guid_range, agent_timeout=agent_timeout, weigher=weigher,
             token_cache_ttl=token_cache_ttl, migration_domains=migration_domains,
-            max_body_bytes=max_body_bytes)
+            max_body_bytes=max_body_bytes, api_docs=api_docs)
         if not settings.auth:
             typer.secho("WARNING: --insecure-no-auth: anyone who can reach "
                         f"{settings.listen} is admin", fg="red", err=True)
@@ -120,4 +126,5 @@ def register(app: typer.Typer) -> None:
             _run_workers(settings, workers)
             return
         host, port = parse_listen(settings.listen)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        app = create_app(settings, database=open_database(settings.db_url))
+        uvicorn.run(app, host=host, port=port, log_level="info")

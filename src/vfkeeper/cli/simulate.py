@@ -22,6 +22,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="simulate")
 
 
+MAX_PFS = 64
+MAX_VFS = 1024
+"""Beyond any NIC's ``sriov_totalvfs`` (the model's is checked too); the bounds keep a typo
+from building millions of files."""
+MAX_PKEY_TABLE = 32768
+"""The InfiniBand limit (the architecture allows 32768 partitions per port)."""
+
+
 def _indexes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
@@ -33,12 +41,14 @@ def host_command(  # noqa: PLR0917 - typer maps each option to a parameter
     out: Path = typer.Option(..., "--out", help="Directory to build the host in (its sys/ must "
                              "not exist yet)."),
     model: str = typer.Option(..., "--model", help="NIC model: see 'vfkeeper simulate models'."),
-    pfs: int = typer.Option(1, "--pfs", min=0, help="Number of PFs."),
-    vfs: int = typer.Option(0, "--vfs", min=0, help="VFs enabled on each PF (sriov_numvfs)."),
+    pfs: int = typer.Option(1, "--pfs", min=0, max=MAX_PFS, help="Number of PFs."),
+    vfs: int = typer.Option(0, "--vfs", min=0, max=MAX_VFS,
+                            help="VFs enabled on each PF (sriov_numvfs)."),
     hostname: str = typer.Option("sim-host", "--hostname", help="Seeds every MAC and GUID."),
     vfio_vfs: str = typer.Option("", "--vfio-vfs", help="VF indexes bound to vfio-pci on "
                                  "each PF, e.g. 0,3."),
-    pkey_table: int | None = typer.Option(None, "--pkey-table", min=1, help="Entries of each "
+    pkey_table: int | None = typer.Option(None, "--pkey-table", min=1, max=MAX_PKEY_TABLE,
+                                          help="Entries of each "
                                           "InfiniBand port's PKey table (model's default)."),
 ) -> None:
     """Build a host of PFS identical PFs with VFS VFs each under OUT."""

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from vfkeeper.config import ConfigError, load_spec_set
+from vfkeeper.config.files import read_text
 from vfkeeper.domain.devspec import (
     DeviceSpecError,
     DeviceSpecSet,
@@ -78,10 +79,7 @@ def spec_entries(values: list[str]) -> list[SpecEntry]:
             entries.append(SpecEntry(value, f"--spec #{n}"))
             continue
         path = Path(value[1:])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise fail(f"--spec {value}: cannot read the file ({exc.strerror})") from None
+        text = _read(f"--spec {value}", path)
         try:
             json.loads(text)
             entries.append(SpecEntry(text, f"{path}"))
@@ -110,11 +108,19 @@ def load_specs(specs: list[str], config: Path | None, nova_confs: list[Path],
     return spec_set
 
 
-def _records(path: Path) -> list[Any]:
+def _read(given: str, path: Path) -> str:
+    """The text of the file the command line names as ``given`` (e.g. ``--spec @F``); one it
+    cannot read is a usage error."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise fail(f"--devices {path}: cannot read the file ({exc.strerror})") from None
+        return read_text(path, ConfigError, "Check the path and permissions")
+    except ConfigError as exc:
+        raise fail(f"{given}: {exc.problem}. {exc.fix}") from None
+
+
+def _records(path: Path) -> list[Any]:
+    text = _read(f"--devices {path}", path)
+    try:
+        data = json.loads(text)
     except ValueError as exc:
         raise fail(f"--devices {path}: not valid JSON ({exc})") from None
     if not isinstance(data, list):

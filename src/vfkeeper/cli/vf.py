@@ -76,6 +76,19 @@ def _guid(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+IFNAMSIZ = 16
+
+
+def _pf(value: str) -> str:
+    """A netdev name the kernel could have given (its ``dev_valid_name``)."""
+    if (not value or len(value.encode()) >= IFNAMSIZ or value in (".", "..")
+            or any(c in value for c in "/:") or any(c.isspace() for c in value)):
+        raise typer.BadParameter(
+            f"{value!r} is not a network interface name (1-{IFNAMSIZ - 1} bytes, no '/', ':' or "
+            "spaces); give the PF's netdev as 'ip link' shows it, e.g. enp3s0f0")
+    return value
+
+
 def _flag(value: OnOff | None) -> bool | None:
     return None if value is None else value is OnOff.ON
 
@@ -120,7 +133,7 @@ def register(app: typer.Typer, linkops: LinkOpsFactory = _real_linkops) -> None:
     @vf_app.command("show")
     def show(
         pf: str = typer.Argument(
-            ..., metavar="PF", help="The PF's netdev name, e.g. enp3s0f0 or ib0."
+            ..., metavar="PF", callback=_pf, help="The PF's netdev name, e.g. enp3s0f0 or ib0."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
@@ -139,7 +152,7 @@ def register(app: typer.Typer, linkops: LinkOpsFactory = _real_linkops) -> None:
 
     @vf_app.command("set")
     def set_(
-        pf: str = typer.Argument(..., metavar="PF", help="The PF's netdev name."),
+        pf: str = typer.Argument(..., metavar="PF", callback=_pf, help="The PF's netdev name."),
         vf_index: int = typer.Argument(..., min=0, metavar="VF_INDEX", help="The VF's index."),
         *,
         mac: str | None = typer.Option(None, "--mac", callback=_mac, help="VF MAC address."),

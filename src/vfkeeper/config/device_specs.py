@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vfkeeper.config.errors import TomlConfigError
+from vfkeeper.config.files import read_text
 from vfkeeper.config.nova_conf import read_nova_confs
 from vfkeeper.config.opennebula import read_vf_maps
 from vfkeeper.domain.devspec import DeviceSpecSet, HostView, SpecEntry
@@ -93,10 +94,9 @@ def read_toml_sources(path: str | Path, into: SpecSources | None = None) -> Spec
     """Add a vfkeeper TOML config's spec sources to ``into`` (or to new sources)."""
     path = Path(path)
     sources = into if into is not None else SpecSources()
+    text = read_text(path, TomlConfigError, "Check the path and permissions")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _fail(path, f"cannot read the file ({exc.strerror})") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"is not valid TOML ({exc})") from None
     if "device_spec" in data:

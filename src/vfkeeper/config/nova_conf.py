@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vfkeeper.config.errors import NovaConfError
+from vfkeeper.config.files import read_text
 from vfkeeper.domain.devspec import SpecEntry
 
 SPEC_OPTIONS = (
@@ -91,11 +92,7 @@ def parse_nova_conf(text: str, path: str = "nova.conf") -> list[SpecEntry]:
 
 
 def read_nova_conf(path: str | Path) -> list[SpecEntry]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NovaConfError(path, f"cannot read the file ({exc.strerror})",
-                            "Check the path and permissions") from None
+    text = read_text(path, NovaConfError, "Check the path and permissions")
     return parse_nova_conf(text, str(path))
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vfkeeper.config.errors import VfMapError
+from vfkeeper.config.files import read_text
 from vfkeeper.domain.devspec import SpecEntry
 
 _LIMITS = (("bus", 0xFF, 2), ("slot", 0x1F, 2), ("function", 0x7, 1))
@@ -64,10 +65,6 @@ def read_vf_maps(path: str | Path, physnets: Mapping[str, str] | None = None) ->
         files = [root]
     entries = []
     for file in files:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise VfMapError(file, f"cannot read the file ({exc.strerror})",
-                             "Check the path and permissions") from None
+        text = read_text(file, VfMapError, "Check the path and permissions")
         entries.append(parse_vf_map(text, file.name, str(file), (physnets or {}).get(file.name)))
     return entries

@@ -15,14 +15,23 @@ from vfkeeper.controller.auth import Auth
 from vfkeeper.controller.cluster import SchedulingCache
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.limits import BodyGuard, TokenRoutes
-from vfkeeper.controller.routes import agent, hosts, instances, lifecycle, networks, ports, reads
+from vfkeeper.controller.routes import (
+    agent,
+    health,
+    hosts,
+    instances,
+    lifecycle,
+    networks,
+    ports,
+    reads,
+)
 from vfkeeper.controller.routes import specs as spec_routes
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store import migrate
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import utcnow
 
-ROUTERS = (hosts, agent, networks, ports, spec_routes, instances, lifecycle, reads)
+ROUTERS = (health, hosts, agent, networks, ports, spec_routes, instances, lifecycle, reads)
 
 
 def create_app(
@@ -51,6 +60,8 @@ def create_app(
         title="vfkeeper",
         version=__version__,
         description="SR-IOV and InfiniBand VF passthrough as a managed service.",
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     routers = [module.router(ctx) for module in ROUTERS]
     for router in routers:

@@ -235,16 +235,20 @@ def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping
                                 "port_id": port.id, "desired": desired, "created_at": created,
                                 "incoming": plan.incoming,
                                 "binding": bindings[port.id] if plan.incoming else None,
-                                "address": device.address})
+                                "address": device.address, "numa_node": device.numa_node})
     _write(conn, plan, host.id, allocations, bindings)
     return Claimed(host.generation, _view(plan, placement.host, allocations, created))
+
+
+_VIEW_ONLY = ("address", "numa_node")
+"""Keys of a claim's allocation records that are the device's, for the view, not columns."""
 
 
 def _write(conn: Connection, plan: BootPlan, host_id: int, allocations: list[dict[str, Any]],
            bindings: dict[str, dict[str, Any]]) -> None:
     if allocations:
         conn.execute(_INSERT_ALLOCATIONS, [
-            {k: v for k, v in a.items() if k != "address"} for a in allocations])
+            {k: v for k, v in a.items() if k not in _VIEW_ONLY} for a in allocations])
     if plan.incoming:  # the ports move when the instance does
         return
     if bindings:
@@ -264,7 +268,8 @@ def _view(plan: BootPlan, host: str, allocations: list[dict[str, Any]], created:
         "numa_policy": plan.numa_policy, "host_hint": plan.host_hint,
         "status": InstanceStatus.ACTIVE, "ports": sorted(plan.port_ids),
         "allocations": [{"request_id": a["request_id"], "port_id": a["port_id"],
-                         "device": a["address"]} for a in allocations],
+                         "device": a["address"], "numa_node": a["numa_node"]}
+                        for a in allocations],
         "created_at": created, "task": None, "last_error": None,
     }
 

@@ -15,7 +15,9 @@ The tree (add new errors where they belong, and list them here)::
     │   ├── AddressTakenError       409 ``address_taken``: the requested MAC or GUID is in use
     │   ├── AddressPoolExhaustedError 409 ``address_pool_exhausted``: no free MAC/GUID left
     │   └── ClaimRaceError          409 ``claim_contended``: kept losing claim races; retry
-    └── InvalidInputError           422 ``invalid_input``: well-formed but unacceptable values
+    ├── InvalidInputError           422 ``invalid_input``: well-formed but unacceptable values
+    └── NotReadyError               503 ``not_ready``: the database does not answer, or its
+                                    schema is not at this vfkeeper's head (``/readyz``)
 
 Every error carries ``details`` (a JSON-able dict with the data a user needs) and a message that
 says what was wrong and what to do. :mod:`vfkeeper.controller.handlers` is the only place that
@@ -153,3 +155,8 @@ class InvalidInputError(ControllerError):
 
     def __init__(self, field: str, problem: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{field}: {problem}", {"field": field, **(details or {})})
+
+
+class NotReadyError(ControllerError):
+    http_status = 503
+    code = "not_ready"

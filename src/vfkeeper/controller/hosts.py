@@ -13,16 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from vfkeeper.controller.errors import InvalidInputError, NotFoundError
+from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
 from vfkeeper.controller.fields import invalid, require_storable
 from vfkeeper.domain import inventory as inv
 from vfkeeper.domain import inventory_rules
 from vfkeeper.domain.errors import InvalidMigrationUriError
 from vfkeeper.domain.migration import check_migration_uri
-from vfkeeper.store.models import Allocation, Device, Host, utcnow
+from vfkeeper.store.models import Allocation, Device, Host, Instance, utcnow
 
 # Version 2 only added optional fields (vpd_serial, sriov_vf_device): agents of the release before
 # still report version 1, which reads as version 2 with those fields null.
@@ -204,6 +204,25 @@ def _check_migration_uri(uri: str, host: str, domains: Collection[str]) -> None:
                                 f"{uri!r} is refused: {exc.problem}; send {exc.expected}",
                                 {"given": uri, "problem": exc.problem,
                                  "expected": exc.expected}) from exc
+
+
+def delete_host(session: Session, name: str) -> None:
+    """Forget a host: its devices and its agent's reports go with it (foreign keys cascade);
+    its device-spec override, kept by name, stays. Refused while an instance is on it or
+    migrating to it (an instance holds its devices). Under the host's row lock, which every
+    claim on the host takes, so no boot can land on it meanwhile."""
+    host = get_host(session, name, lock=True)
+    on_it = session.scalars(
+        select(Instance.id).where(or_(Instance.host_id == host.id,
+                                      Instance.target_host_id == host.id))
+        .order_by(Instance.id).limit(10))
+    holding = session.scalars(select(Allocation.instance_id).where(Allocation.host_id == host.id)
+                              .distinct().limit(10))
+    users = sorted({*on_it, *holding})
+    if users:
+        raise InUseError("host", name, [f"instance {i}" for i in users],
+                         "delete its instances or migrate them away first")
+    session.delete(host)
 
 
 def set_enabled(session: Session, name: str, enabled: bool | None, reason: str | None) -> Host:

@@ -161,7 +161,7 @@ def lock_instance(session: Session, instance_id: str) -> Instance:
 
 _HOST_NAME = select(Host.name).where(Host.id == bindparam("host"))
 _ALLOCATIONS = (select(Allocation.request_id, Allocation.port_id, Device.address,
-                       Allocation.incoming)
+                       Allocation.incoming, Device.numa_node)
                 .join(Device, Device.id == Allocation.device_id)
                 .where(Allocation.instance_id == bindparam("instance"))
                 .order_by(Allocation.incoming, Allocation.id))
@@ -180,10 +180,10 @@ def instance_view(session: Session, instance: Instance) -> dict[str, Any]:
         "numa_policy": instance.numa_policy, "host_hint": instance.host_hint,
         "status": shown_status(instance.status, (status for _, status in ports)),
         "ports": [pid for pid, _ in ports],
-        "allocations": [{"request_id": rid, "port_id": pid, "device": addr}
-                        for rid, pid, addr, incoming in allocs if not incoming],
+        "allocations": [{"request_id": rid, "port_id": pid, "device": addr, "numa_node": node}
+                        for rid, pid, addr, incoming, node in allocs if not incoming],
         "created_at": instance.created_at,
-        **task_view(session, instance, [(pid, addr) for _, pid, addr, inc in allocs if inc]),
+        **task_view(session, instance, [(pid, addr) for _, pid, addr, inc, _ in allocs if inc]),
     }
 
 

@@ -70,10 +70,14 @@ class NetworkCreate(BaseModel):
 
 
 def network_view(n: Network) -> dict[str, Any]:
+    """The network. ``segmentation.id`` stays a number (the request's field, as Neutron has
+    it); a PKey network also shows its PKey in hex as InfiniBand tools do: ``pkey``, with the
+    full-membership bit when set (``0x8a01``), and ``partition``, without it (``0x0a01``)."""
     seg: dict[str, Any] = {"type": n.segmentation_type, "id": n.segmentation_id}
     if n.segmentation_type == "pkey" and n.segmentation_id is not None:
         seg["full_membership"] = n.pkey_full_membership
         seg["pkey"] = f"{n.segmentation_id | (0x8000 if n.pkey_full_membership else 0):#06x}"
+        seg["partition"] = f"{n.segmentation_id:#06x}"
     return {"id": n.id, "name": n.name, "physical_network": n.physical_network,
             "segmentation": seg, "mtu": n.mtu, "created_at": n.created_at}
 

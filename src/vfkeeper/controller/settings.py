@@ -45,6 +45,10 @@ class ControllerSettings(BaseModel):
     @classmethod
     def _migration_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(check_domain(d) for d in value)
+    api_docs: bool = False
+    """Serve ``/docs`` (Swagger UI) and ``/redoc``: FastAPI's pages, which load their scripts
+    and styles from the jsDelivr CDN, so the browser needs the internet. ``/openapi.json`` is
+    served either way."""
 
     @field_validator("mac_prefix")
     @classmethod

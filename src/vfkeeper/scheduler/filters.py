@@ -15,9 +15,9 @@ share a model is then judged in a handful of steps, full or empty.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Protocol
 
+from vfkeeper.domain.timestamps import iso_z
 from vfkeeper.scheduler.fit import capped_counts, deficit, find_assignment, plural
 from vfkeeper.scheduler.model import HostView
 from vfkeeper.scheduler.state import DecisionState, Demand, Verdict
@@ -87,13 +87,6 @@ class EnabledFilter:
         return f"disabled by an operator{why}"
 
 
-def _when(ts: datetime) -> str:
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC)
-        return ts.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-    return ts.isoformat(timespec="seconds")
-
-
 class AgentAliveFilter:
     """A host whose agent stopped reporting may have lost or changed its VFs."""
 
@@ -109,7 +102,7 @@ class AgentAliveFilter:
             return None
         if host.agent_last_seen is None:
             return "agent has never reported; start vfkeeper-agent on the host"
-        return f"agent silent since {_when(host.agent_last_seen)}"
+        return f"agent silent since {iso_z(host.agent_last_seen, 'seconds')}"
 
 
 class AgentReconcilesFilter:

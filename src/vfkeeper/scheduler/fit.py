@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from vfkeeper.scheduler.model import DevType, HostView, PoolView
+from vfkeeper.scheduler.model import DevType, GroupKey, HostView, PoolView
 from vfkeeper.scheduler.state import Assignment, DecisionState, Demand, Target
 
 PF_SEARCH_BUDGET = 4096
@@ -37,46 +37,92 @@ def plural(n: int, dev_type: DevType, qualifier: str = "") -> str:
     return f"{n} {q}{noun(n, dev_type)}"
 
 
-def group_free(
-    host: HostView, demand: Demand, allowed: frozenset[int | None] | None
-) -> tuple[int, int]:
-    """Free (trusted, untrusted) devices of ``demand``'s group on the NUMA nodes ``allowed``."""
+PerNode = dict[GroupKey, tuple[tuple[int | None, int, int], ...]]
+
+
+def _counts(overall: dict[GroupKey, tuple[int, int]], per_node: PerNode, demand: Demand,
+            allowed: frozenset[int | None] | None) -> tuple[int, int]:  # fmt: skip
+    """(trusted, untrusted) of ``demand``'s group on the NUMA nodes ``allowed`` (all: None)."""
     if allowed is None:
-        return host.group_total.get(demand.key, (0, 0))
+        return overall.get(demand.key, (0, 0))
     trusted = untrusted = 0
-    for node, t, u in host.group_numa.get(demand.key, ()):
+    for node, t, u in per_node.get(demand.key, ()):
         if node in allowed:
             trusted += t
             untrusted += u
     return trusted, untrusted
 
 
+def group_free(
+    host: HostView, demand: Demand, allowed: frozenset[int | None] | None
+) -> tuple[int, int]:
+    """Free (trusted, untrusted) devices of ``demand``'s group on the NUMA nodes ``allowed``."""
+    return _counts(host.group_total, host.group_numa, demand, allowed)
+
+
+def group_size(
+    host: HostView, demand: Demand, allowed: frozenset[int | None] | None
+) -> tuple[int, int]:
+    """(trusted, untrusted) devices of ``demand``'s group on ``allowed`` nodes, free or not."""
+    return _counts(host.group_size, host.group_size_numa, demand, allowed)
+
+
+def _short(asked: int, free: int, size: int, dev_type: DevType, qualifier: str = "") -> str:
+    """Why ``asked`` devices cannot be had when ``free`` are free of ``size`` in all: never
+    (the host does not have that many), or not now."""
+    q = f" {qualifier}" if qualifier else ""
+    if size == 0:
+        return f"{plural(asked, dev_type, qualifier)} asked, none"
+    if size < asked:
+        return f"{plural(asked, dev_type, qualifier)} asked, never fits: " \
+               f"{plural(size, dev_type, qualifier)} in total"
+    if free == 0 and asked == 1 and not qualifier:
+        return f"0 free {noun(0, dev_type)} now"
+    return f"{plural(asked, dev_type, qualifier)} asked, {free} free{q} now"
+
+
+def _untagged(asked: int, dev_type: DevType, trusted: bool) -> str:
+    """Devices of the group exist, but none has (or lacks) the trust tag asked for. (No count:
+    a decision memoizes texts per capped counts, which keep whether devices exist, not how
+    many.)"""
+    many = noun(2, dev_type)
+    if trusted:
+        return (f"{plural(asked, dev_type, 'trusted')} asked, but no device spec tags any of "
+                f"its {many} trusted=true")
+    return (f"{plural(asked, dev_type, 'untrusted')} asked, but a device spec tags all its "
+            f"{many} trusted=true")
+
+
 def deficit(host: HostView, demand: Demand, allowed: frozenset[int | None] | None) -> str | None:
-    """Why ``demand`` cannot be met from the pools on ``allowed`` nodes, or ``None`` if it can.
+    """Why ``demand`` cannot be met from the pools on ``allowed`` nodes, or ``None`` if it can:
+    the tag asked for is on none of the devices, the host never has that many, or not that
+    many are free now.
 
     The text has no physnet prefix and no NUMA suffix; callers add those.
     """
     dev_type = demand.key[1]
     trusted, untrusted = group_free(host, demand, allowed)
+    all_trusted, all_untrusted = group_size(host, demand, allowed)
+    size = all_trusted + all_untrusted
     if demand.trusted > trusted:
-        return f"{plural(demand.trusted, dev_type, 'trusted')} asked, {trusted} free trusted"
+        if all_trusted == 0 and size:
+            return _untagged(demand.trusted, dev_type, trusted=True)
+        return _short(demand.trusted, trusted, all_trusted, dev_type, "trusted")
     if demand.untrusted > untrusted:
-        return (
-            f"{plural(demand.untrusted, dev_type, 'untrusted')} asked, {untrusted} free untrusted"
-        )
-    free = trusted + untrusted
-    if demand.total > free:
-        if free == 0 and demand.total == 1:
-            return f"0 free {noun(0, dev_type)}"
-        return f"{plural(demand.total, dev_type)} asked, {free} free"
+        if all_untrusted == 0 and size:
+            return _untagged(demand.untrusted, dev_type, trusted=False)
+        return _short(demand.untrusted, untrusted, all_untrusted, dev_type, "untrusted")
+    if demand.total > trusted + untrusted:
+        return _short(demand.total, trusted + untrusted, size, dev_type)
     return None
 
 
 def capped_counts(host: HostView, state: DecisionState) -> tuple[object, ...]:
     """What the NUMA and exclusivity filters can see of ``host``: its NUMA nodes and the pools
-    of the groups the request asks for, free counts capped at what the group asks. No
-    assignment takes more than the group asks from one pool, and a deficit only arises when
-    every pool has less than that, so the cap changes neither verdicts nor their texts."""
+    of the groups the request asks for, free and total counts capped at what the group asks.
+    No assignment takes more than the group asks from one pool, and a deficit only arises (and
+    a total is only named) when every pool has less than that, so the cap changes neither
+    verdicts nor their texts."""
     pools = host.pools
     parts: list[object] = [host.nodes]
     for d in state.demands:
@@ -84,7 +130,8 @@ def capped_counts(host: HostView, state: DecisionState) -> tuple[object, ...]:
         parts.append(d.key)
         for i in host.group_pools.get(d.key, ()):
             p = pools[i]
-            parts.append((i, p.parent_pf, p.numa_node, p.trusted, min(p.free, cap)))
+            parts.append((i, p.parent_pf, p.numa_node, p.trusted, min(p.free, cap),
+                          min(p.total, cap)))
     return tuple(parts)
 
 

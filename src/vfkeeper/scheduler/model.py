@@ -146,6 +146,12 @@ def _check_pool(host: str, pool: PoolView) -> None:
         )
 
 
+def _sums(per_node: dict[GroupKey, tuple[tuple[int | None, int, int], ...]]
+          ) -> dict[GroupKey, tuple[int, int]]:  # fmt: skip
+    """``(trusted, untrusted)`` summed over every node, per group."""
+    return {g: (sum(t for _, t, _ in v), sum(u for _, _, u in v)) for g, v in per_node.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class HostView:
     """What one host offers, as the scheduler sees it.
@@ -174,6 +180,13 @@ class HostView:
     """Per group: ``(NUMA node, free trusted, free untrusted)`` per node (``None`` included)."""
     group_total: dict[GroupKey, tuple[int, int]] = field(init=False, repr=False, compare=False)
     """Per group: ``(free trusted, free untrusted)`` over all nodes."""
+    group_size_numa: dict[GroupKey, tuple[tuple[int | None, int, int], ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    """Per group: ``(NUMA node, trusted, untrusted)`` devices per node, free or not."""
+    group_size: dict[GroupKey, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    """Per group: ``(trusted, untrusted)`` devices over all nodes, free or not: what the host
+    could give if nothing were in use (a request for more never fits)."""
     index_free: dict[IndexKey, int] = field(init=False, repr=False, compare=False)
     total_free: int = field(init=False, repr=False, compare=False)
     shape: Shape = field(init=False, repr=False, compare=False)
@@ -193,8 +206,9 @@ class HostView:
             seen.add(pool.key)
             gkey: GroupKey = (pool.physical_network, pool.dev_type)
             groups.setdefault(gkey, []).append(i)
-            counts = per_node.setdefault(gkey, {}).setdefault(pool.numa_node, [0, 0])
+            counts = per_node.setdefault(gkey, {}).setdefault(pool.numa_node, [0, 0, 0, 0])
             counts[0 if pool.trusted else 1] += pool.free
+            counts[2 if pool.trusted else 3] += pool.total
             any_key: IndexKey = (*gkey, ANY_NODE)
             index[any_key] = index.get(any_key, 0) + pool.free
             if pool.numa_node is not None:
@@ -202,10 +216,10 @@ class HostView:
                 node_key: IndexKey = (*gkey, pool.numa_node)
                 index[node_key] = index.get(node_key, 0) + pool.free
         group_numa = {
-            g: tuple((n, t, u) for n, (t, u) in by.items()) for g, by in per_node.items()
+            g: tuple((n, c[0], c[1]) for n, c in by.items()) for g, by in per_node.items()
         }
-        group_total = {
-            g: (sum(t for _, t, _ in v), sum(u for _, _, u in v)) for g, v in group_numa.items()
+        group_size_numa = {
+            g: tuple((n, c[2], c[3]) for n, c in by.items()) for g, by in per_node.items()
         }
         sig = (
             self.enabled,
@@ -233,7 +247,9 @@ class HostView:
         setattr_(self, "nodes", sig[5])
         setattr_(self, "group_pools", {k: tuple(v) for k, v in groups.items()})
         setattr_(self, "group_numa", group_numa)
-        setattr_(self, "group_total", group_total)
+        setattr_(self, "group_total", _sums(group_numa))
+        setattr_(self, "group_size_numa", group_size_numa)
+        setattr_(self, "group_size", _sums(group_size_numa))
         setattr_(self, "index_free", index)
         setattr_(self, "total_free", sum(p.free for p in self.pools))
         setattr_(self, "shape", Shape(sig))

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vfkeeper.store.models import Base, utcnow
+from vfkeeper.store.types import UtcDateTime
 
 
 class PortActual(Base):
@@ -32,7 +33,7 @@ class PortActual(Base):
     skipped: Mapped[list[Any]] = mapped_column(JSON, default=list)
     observed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     desired_generation: Mapped[int] = mapped_column(Integer)
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class HostActual(Base):
@@ -49,4 +50,4 @@ class HostActual(Base):
     vanished: Mapped[list[Any]] = mapped_column(JSON, default=list)
     releasing: Mapped[list[Any]] = mapped_column(JSON, default=list)
     problems: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -67,7 +67,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``)."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
         raise DatabaseUrlError(url) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Integer,
     MetaData,
@@ -33,6 +32,8 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from vfkeeper.store.types import UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -62,8 +63,8 @@ class Host(Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(1024))
     inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     inventory_schema_version: Mapped[int | None] = mapped_column(Integer)
-    inventory_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    inventory_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     spec_problem: Mapped[str | None] = mapped_column(String(2048))
     """Why the device specs in force cannot be used on this host (none of its devices is then
     assignable), e.g. a ``devname`` the host does not have."""
@@ -73,7 +74,7 @@ class Host(Base):
     """Bumped by every change to what the host offers or must do (inventory, device specs,
     enable/disable, an agent back from the dead, claims, releases). Agents compare it to skip
     work; each controller's scheduling cache re-reads only hosts whose generation moved."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Device(Base):
@@ -108,7 +109,7 @@ class DeviceSpecSet(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     scope: Mapped[str] = mapped_column(String(255), unique=True)
     entries: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Network(Base):
@@ -121,7 +122,7 @@ class Network(Base):
     segmentation_id: Mapped[int | None] = mapped_column(Integer)
     pkey_full_membership: Mapped[bool] = mapped_column(Boolean, default=False)
     mtu: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Instance(Base):
@@ -144,7 +145,7 @@ class Instance(Base):
     waits for)."""
     last_error: Mapped[str | None] = mapped_column(String(2048))
     """Why the last task failed (cleared when the next one starts)."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Port(Base):
@@ -169,7 +170,7 @@ class Port(Base):
     vif_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     binding_profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Allocation(Base):
@@ -195,7 +196,7 @@ class Allocation(Base):
     binding: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """An incoming allocation's port binding (host, ``binding:profile``, VIF), applied when the
     instance arrives."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Token(Base):
@@ -207,4 +208,4 @@ class Token(Base):
     name: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(300))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

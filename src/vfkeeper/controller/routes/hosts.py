@@ -1,4 +1,5 @@
-"""``/v1/hosts``: inventory intake, host views, enable/disable, interfaces, heartbeats."""
+"""``/v1/hosts``: inventory intake, host views, enable/disable, delete, interfaces,
+heartbeats."""
 
 from __future__ import annotations
 
@@ -75,6 +76,14 @@ def router(ctx: Context) -> APIRouter:
             hosts.heartbeat(s, name, ctx.clock(), ctx.settings.agent_timeout_s,
                             migration_uri=body.migration_uri if body else None,
                             migration_domains=ctx.settings.migration_domains)
+
+    @r.delete("/{name}", status_code=204, dependencies=[require_admin(ctx.auth, "delete hosts")])
+    def delete_host(name: str) -> None:
+        """Forget a host with its devices and its agent's reports; 409 ``in_use`` naming the
+        instances while any is on it. An agent still running there re-registers the host
+        (its next heartbeat gets 404, and it sends its inventory)."""
+        with ctx.db.write() as s:
+            hosts.delete_host(s, name)
 
     @r.patch("/{name}",
              dependencies=[require_admin(ctx.auth, "enable or disable hosts")])
