@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from vfkeeper.store import migrate
@@ -123,3 +123,18 @@ def test_sqlite_writers_take_the_write_lock_at_begin(tmp_path) -> None:  # type:
 def test_unsupported_urls_are_refused_with_the_accepted_forms(url: str) -> None:
     with pytest.raises(DatabaseUrlError, match="sqlite:///PATH"):
         Database(url)
+
+
+def test_a_snapshot_read_does_not_see_what_commits_between_its_statements(db: Database) -> None:
+    """A document built from several queries (a host's desired state) must not mix two states
+    of the database: a plain read on PostgreSQL (READ COMMITTED) would see the change below."""
+    with db.write() as s:
+        s.add(Host(name="h1", generation=1))
+    with db.read(snapshot=True) as s:
+        first = s.scalar(select(Host.generation).where(Host.name == "h1"))
+        with db.write() as other:  # another request commits meanwhile
+            other.execute(update(Host).values(generation=2))
+        second = s.scalar(select(Host.generation).where(Host.name == "h1"))
+    assert (first, second) == (1, 1)
+    with db.read() as s:
+        assert s.scalar(select(Host.generation)) == 2

@@ -134,10 +134,18 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self, *, snapshot: bool = False) -> Iterator[Session]:
         """A read-only transaction; closing the session ends it without a commit, and the objects
-        read stay usable (detached, with what was loaded)."""
+        read stay usable (detached, with what was loaded).
+
+        ``snapshot``: every statement sees the database as it was when the first one ran
+        (PostgreSQL ``REPEATABLE READ``; a SQLite read transaction in WAL mode always does). For
+        a document assembled from several queries that must agree with each other, such as a
+        host's desired state: under PostgreSQL's default ``READ COMMITTED`` a task that starts
+        between two of its queries would show up in one and not in the other."""
         with self._sessions() as session:
+            if snapshot and not self.is_sqlite:
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
     @contextmanager

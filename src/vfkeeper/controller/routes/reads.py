@@ -61,7 +61,7 @@ def router(ctx: Context) -> APIRouter:
     def desired_state(name: HostName) -> DesiredState:
         """What the host's agent must make true: every claimed VF and its settings, and its
         part of the instances' lifecycle tasks."""
-        with ctx.db.read() as s:
+        with ctx.db.read(snapshot=True) as s:  # its queries must agree with each other
             return desired_state_of(s, hosts.get_host(s, name))
 
     return r
