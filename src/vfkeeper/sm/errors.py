@@ -56,11 +56,17 @@ class SmRefusedError(SmError):
 
 
 class PartitionsFileError(SmError):
-    def __init__(self, path: str, line: int | None, problem: str) -> None:
+    """``consequence`` says what OpenSM would do with the file; by default that it would not
+    parse it and would fail open. Pass it for what OpenSM accepts but reads differently."""
+
+    FAIL_OPEN = ("OpenSM would not parse this file and would fall back to one default "
+                 "partition with every port a full member, so it was not installed; the file "
+                 "OpenSM has stays as it was")
+
+    def __init__(self, path: str, line: int | None, problem: str, *,
+                 consequence: str | None = None) -> None:
         self.path = path
         self.line = line
+        self.problem = problem
         where = f"{path}:{line}" if line else path
-        super().__init__(
-            f"{where}: {problem}. OpenSM would not parse this file and would fall back to one "
-            "default partition with every port a full member, so it was not installed; the "
-            "file OpenSM has stays as it was")
+        super().__init__(f"{where}: {problem}. {consequence or self.FAIL_OPEN}")
