@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from vfkeeper.sm.errors import InvalidPartitionError, PartitionsFileError
-from vfkeeper.sm.protocol import canonical_guid
+from vfkeeper.sm.errors import PartitionsFileError
 
 SECTION_BEGIN: Final = ("# ---- vfkeeper section: written by vfkeeper, do not edit "
                         "(put your own partitions in the base file) ----")
@@ -37,6 +36,10 @@ _DEFAULT_RATE, _DEFAULT_MTU = 3, 4
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[1-9][0-9]*|0")
 _OCTAL = re.compile(r"0[0-9]+")
 _BAD_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+_MEMBER_LINE = re.compile(r"\t(0x[0-9a-f]{16})=(full|limited)([,;])")
+"""The lines :func:`~vfkeeper.sm.partitions_file.render` writes for members: read directly
+(what the general path reads them as), since a file holds 10,000s of them."""
+_NOT_PORTS: Final = frozenset({f"0x{0:016x}", f"0x{(1 << 64) - 1:016x}"})
 _BROADCAST_MGID: Final = ipaddress.IPv6Address("ff12:401b:ffff::ffff:ffff").packed
 _FAIL_OPEN = None
 """PartitionsFileError's own consequence: OpenSM falls back to Default ALL=full."""
@@ -105,6 +108,14 @@ class Parser:
             raise self.error("vfkeeper's section has no end marker (a truncated file?)")
 
     def _line(self, line: str, offset: int) -> None:
+        member = _MEMBER_LINE.fullmatch(line) if self.entry is not None else None
+        if member and member.group(1) not in _NOT_PORTS and self.entry is not None:
+            guid, membership, end = member.groups()
+            full_or_limited: FileMembership = "full" if membership == "full" else "limited"
+            self.rules[self.entry.pkey].members[guid] = full_or_limited
+            if end == ";":
+                self.entry = None
+            return
         bad = _BAD_CHAR.search(line)
         if bad:
             raise self.error(f"control character U+{ord(bad.group()):04X} at column "
@@ -308,10 +319,10 @@ class Parser:
         if value >= 1 << 64:
             raise self.error(f"port GUID {text} has more than 64 bits",
                              silent("reads it as 0xffffffffffffffff"))
-        try:
-            return canonical_guid(f"0x{value:x}")
-        except InvalidPartitionError as exc:
-            raise self.error(exc.problem, silent("lists a GUID no port has")) from exc
+        if value == (1 << 64) - 1:
+            raise self.error(f"port GUID {text} is all-ones (the value that clears a VF's GUID)",
+                             silent("lists a GUID no port has"))
+        return f"0x{value:016x}"
 
     def _mgid(self, gid: str | None, flags: list[str]) -> None:
         entry = self.entry
