@@ -75,6 +75,12 @@ setup_demo() {
 setup_test() {
     apt_install "${DEMO_DEBS[@]}" "${TEST_DEBS[@]}"
     ensure_venv "dev"
+    # The ibsim tier (simulated InfiniBand fabric + the real OpenSM): in CI, once its tools are
+    # installed, a skip would hide a broken harness, so it must run.
+    if [ "${CI:-}" = true ] && command -v ibsim >/dev/null && command -v opensm >/dev/null \
+        && command -v smpquery >/dev/null; then
+        export VFKEEPER_IBSIM_REQUIRED=1
+    fi
     # The real-kernel tier: QEMU (igb SR-IOV emulation needs QEMU >= 8), a Debian kernel and
     # a busybox initramfs. Best effort: the tier skips with the reason when this fails.
     # Once set-up succeeded, a skipping tier would hide a broken harness: in CI it must run.
