@@ -19,8 +19,10 @@ say() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
 # What the demo needs: a compiler toolchain and libvirt's headers to build libvirt-python.
 DEMO_DEBS=(python3-venv gcc pkg-config libvirt-dev)
 # What the test suite needs on top: libvirt's schemas and validator, PostgreSQL's server,
-# the user-space InfiniBand fabric (ibsim + OpenSM), iproute2 for namespaces.
-TEST_DEBS=(libvirt-clients libxml2-utils postgresql ibsim-utils opensm infiniband-diags iproute2)
+# the user-space InfiniBand fabric (ibsim + OpenSM), iproute2 for namespaces, openssl for the
+# test CA of the UFM TLS tests.
+TEST_DEBS=(libvirt-clients libxml2-utils postgresql ibsim-utils opensm infiniband-diags iproute2
+           openssl)
 
 missing_debs() {
     local p

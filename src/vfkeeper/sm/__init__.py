@@ -5,5 +5,6 @@ Controller side only: the SM is a fabric-wide service, nothing on a host talks t
 interface (:class:`~vfkeeper.sm.protocol.SubnetManager`), one implementation per SM
 (``opensm``: a partitions file vfkeeper owns, validated before OpenSM is told to reload;
 ``ufm``: UFM's REST API; ``none``: membership is managed outside vfkeeper), one contract suite
-run against each (``tests/sm/``).
+run against each (``tests/sm/``), and an in-memory fake (``fake``) that passes the same suite,
+for the controller's tests.
 """

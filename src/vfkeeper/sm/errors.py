@@ -49,10 +49,24 @@ class SmUnavailableError(SmError):
 
 
 class SmRefusedError(SmError):
-    def __init__(self, backend: str, action: str, answer: str) -> None:
+    """``answer``: the SM's own words, verbatim (cut to a sane length by the backend);
+    ``status``: the HTTP status when the SM speaks HTTP (UFM); ``what_to_do``: vfkeeper's
+    hint, said before the answer so that a long answer does not bury it."""
+
+    def __init__(self, backend: str, action: str, answer: str, *, status: int | None = None,
+                 what_to_do: str | None = None) -> None:
         self.backend = backend
         self.answer = answer
-        super().__init__(f"the subnet manager ({backend}) refused to {action}: {answer}")
+        self.status = status
+        head = f"the subnet manager ({backend}) refused to {action}"
+        if status is None and what_to_do is None:
+            super().__init__(f"{head}: {answer}")
+            return
+        if status is not None:
+            head += f" with HTTP {status}"
+        if what_to_do:
+            head += f"; {what_to_do}"
+        super().__init__(f"{head}. It answered: {answer}")
 
 
 class PartitionsFileError(SmError):

@@ -104,6 +104,10 @@ class SmView:
     """Everything an SM says it has (vfkeeper's partitions and the operator's)."""
 
     partitions: Mapping[int, Partition] = field(default_factory=dict)
+    managed_outside: bool = False
+    """True when the backend cannot see membership at all (``none``): the view is empty
+    because vfkeeper is not told, not because the SM has no partitions. A reconciler must not
+    read it as "every GUID is missing"."""
 
     def members_of(self, pkey: int) -> Mapping[str, Membership]:
         part = self.partitions.get(pkey)
@@ -149,6 +153,29 @@ class ApplyResult:
 
     verified: bool
     differences: tuple[str, ...] = ()
+
+
+def differences(changes: ChangeSet, view: SmView) -> tuple[str, ...]:
+    """Where ``view`` (an SM read back after applying ``changes``) does not show what
+    ``changes`` asked, one sentence each, in a stable order; empty when it shows all of it."""
+    out: list[str] = [f"partition {pkey:#06x} is missing after it was created"
+                      for pkey in sorted(changes.ensure | set(changes.add))
+                      if pkey not in view.partitions]
+    for pkey, wanted in sorted(changes.add.items()):
+        have = view.members_of(pkey)
+        for guid, membership in wanted.items():
+            got = have.get(guid)
+            if got is None:
+                out.append(f"{guid} is not a member of partition {pkey:#06x} "
+                           f"(asked: {membership})")
+            elif got != membership:
+                out.append(f"{guid} is a {got} member of partition {pkey:#06x}, "
+                           f"asked: {membership}")
+    for pkey, guids in sorted(changes.remove.items()):
+        have = view.members_of(pkey)
+        out.extend(f"{guid} is still a member of partition {pkey:#06x} after its removal"
+                   for guid in sorted(guids) if guid in have)
+    return tuple(out)
 
 
 class SubnetManager(Protocol):
