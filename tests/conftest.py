@@ -9,6 +9,7 @@ variants skip, saying how to get them.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,17 @@ import pytest
 import servers
 from manual_clock import ManualClock
 from servers import PostgresCluster
+
+
+@pytest.fixture(autouse=True)
+def _logger_levels_restored() -> Iterator[None]:
+    """The agent's log set-up (run in-process by CLI tests) gives loggers levels of their own;
+    put them back so that a later test's log capture sees what it expects."""
+    names = ("", "vfkeeper", "httpx", "httpcore")
+    before = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in before.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,10 @@ def test_a_user_who_may_only_watch_can_read_but_a_change_is_refused_in_ufms_word
 
 def test_credentials_never_reach_logs_repr_or_errors(ufm: UfmServer, ca: TestCa,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+    # Set on the loggers themselves: an earlier test may have run the agent's log set-up,
+    # which gives "vfkeeper" and "httpx" levels of their own (caplog restores them after).
+    for name in (None, "vfkeeper", "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
     sm = backend(ufm, ca)
     sm.apply(boot())
     sm.apply(ChangeSet(remove={A: frozenset({G[0]})}))
