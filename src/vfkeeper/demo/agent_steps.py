@@ -55,22 +55,16 @@ def attach_ports(session: Session, fleet: Fleet) -> list[views.PortState]:
     for r in rows:
         if r.status == "ERROR":
             session.say(f"[bold]{r.port}[/bold] is ERROR: {r.actual.get('last_error')}")
-            session.say(f"  ({scenario.KNOWN_GAPS.get(r.port, 'not expected')})")
     _check_attached(rows)
     return rows
 
 
 def _check_attached(rows: list[views.PortState]) -> None:
-    """Every port ACTIVE with the kernel showing its settings, but the known gaps."""
-    up = {r.port for r in rows if r.status == "ACTIVE"
-          and (r.kernel is None or r.kernel_matches)}  # fmt: skip
-    bad = [r.port for r in rows if r.port not in up and r.port not in scenario.KNOWN_GAPS]
+    """Every port ACTIVE with the kernel showing its settings."""
+    bad = [r.port for r in rows if r.status != "ACTIVE"
+           or (r.kernel is not None and not r.kernel_matches)]  # fmt: skip
     if bad:
         raise DemoStepError(f"ports not ACTIVE with their VF programmed: {', '.join(bad)}")
-    fixed = sorted(up & set(scenario.KNOWN_GAPS))
-    if fixed:
-        raise DemoStepError(f"{', '.join(fixed)} came up ACTIVE: the gap is fixed, so take it "
-                            "out of vfkeeper.demo.scenario.KNOWN_GAPS (and the README excerpt)")
 
 
 def show_domain_xml(session: Session, fleet: Fleet,
@@ -85,12 +79,6 @@ def show_domain_xml(session: Session, fleet: Fleet,
     out = {}
     for port_name, want in rendered.items():
         xml = held.get(f"ua-vfk-{ids[port_name]}")
-        if xml is None and port_name in scenario.KNOWN_GAPS:
-            session.say(f"[bold]{port_name}[/bold] is not in domain {instance_name} (its agent "
-                        "reported ERROR, above); the device its agent would attach, rendered "
-                        "from the desired state:")
-            session.console.print(want, markup=False)
-            continue
         if xml is None:
             raise DemoStepError(f"{port_name} is not in domain {instance_name}")
         out[port_name] = xml

@@ -117,9 +117,3 @@ UNPLACEABLE = InstancePlan("hpc-big", _ib("hpc-big", 5), "required",
                            "5 InfiniBand VFs on one NUMA node")
 
 DELETED_INSTANCE = "hpc-1"
-
-KNOWN_GAPS: dict[str, str] = {}
-"""Ports the agent cannot bring up yet, with why: the demo shows their ERROR and the agent's
-own message, and stops if one of them comes up ACTIVE (then the entry, and the README's
-excerpt, must go). None now: the Cisco VIC's 802.1qbh port comes up ACTIVE like the others
-(libvirt associates its port profile and sets its MAC; the agent programs nothing on it)."""
