@@ -320,20 +320,35 @@ def _ok(resp: httpx.Response) -> httpx.Response:
     return resp
 
 
-def _populate(client_of: Callable[[], httpx.Client], hosts: int, ports: int) -> list[str]:
+def _populate(client_of: Callable[[], httpx.Client], hosts: int, ports: int,
+              subnets: bool = False) -> list[str]:
     with client_of() as c:
         _ok(c.put("/v1/device-specs", json={"entries": API_SPECS}))
         _ok(c.post("/v1/networks", json={"name": "n1", "physical_network": "physnet1",
                                          "segmentation": {"type": "vlan", "id": 100}}))
+        if subnets:  # every port then gets an IPv4 and an IPv6 address at creation
+            _ok(c.post("/v1/networks/n1/subnets", json={"cidr": "10.64.0.0/16"}))
+            _ok(c.post("/v1/networks/n1/subnets", json={"cidr": "fd00:64::/64"}))
     t0 = time.perf_counter()
     _parallel(4, [lambda c, i=i: _ok(c.put(f"/v1/hosts/host-{i:04d}/inventory",
                                            json=api_inventory(f"host-{i:04d}")))
                   for i in range(hosts)], client_of)
     print(f"    registered {hosts} hosts ({hosts * PFS_PER_HOST * 33:,} devices) through "
           f"inventory PUTs in {time.perf_counter() - t0:.0f} s (4 clients)")
-    made = _parallel(8, [lambda c: _ok(c.post("/v1/ports", json={
-        "network": "n1", "vnic_type": "direct"})).json()["id"]] * ports, client_of)
-    return [str(p) for p in made]
+    def create(c: httpx.Client) -> tuple[str, int]:
+        t = time.perf_counter_ns()
+        made = _ok(c.post("/v1/ports", json={"network": "n1", "vnic_type": "direct"})).json()
+        assert len(made["fixed_ips"]) == (2 if subnets else 0), made
+        return str(made["id"]), time.perf_counter_ns() - t
+
+    t0 = time.perf_counter()
+    made = _parallel(8, [create] * ports, client_of)
+    wall = time.perf_counter() - t0
+    ns = [t for _, t in made]
+    print(f"    {ports} port creations, 8 clients{' (IPv4 + IPv6 address each)' if subnets else ''}"
+          f": {ports / wall:,.0f} ports/s, p50 {pct(ns, 50) / 1000:.1f} ms, p99 "
+          f"{pct(ns, 99) / 1000:.1f} ms")
+    return [p for p, _ in made]
 
 
 def _timed_boots(client_of: Callable[[], httpx.Client], ports: list[str], clients: int
@@ -410,7 +425,7 @@ def _warm_up(client_of: Callable[[], httpx.Client], ports: list[str], clients: i
 
 
 def _api_run(args: argparse.Namespace, backend: str, url: str, workdir: Path,
-             workers: int) -> None:
+             workers: int, *, subnets: bool = False) -> None:
     from servers import controller_process
     from vfkeeper.controller.auth import create_token
     from vfkeeper.store import migrate
@@ -428,9 +443,10 @@ def _api_run(args: argparse.Namespace, backend: str, url: str, workdir: Path,
         def client_of() -> httpx.Client:
             return httpx.Client(base_url=base, headers=headers, timeout=120)
 
-        print(f"  {backend}, `vfkeeper serve --workers {workers}` on {base}")
+        print(f"  {backend}, `vfkeeper serve --workers {workers}` on {base}"
+              f"{', network with IPv4 + IPv6 subnets' if subnets else ''}")
         warm = 8 * workers
-        ports = _populate(client_of, args.hosts, args.api_boots + warm)
+        ports = _populate(client_of, args.hosts, args.api_boots + warm, subnets)
         _warm_up(client_of, ports[-warm:], args.api_clients)
         ports = ports[:-warm]
         server, backends = _processes(int(base.rsplit(":", 1)[1]),
@@ -462,17 +478,19 @@ def section_b(args: argparse.Namespace) -> None:
           f"{args.api_boots} boots of one direct port, {args.api_clients} clients")
     workdir = Path(tempfile.mkdtemp(prefix="vfkeeper-bench-"))
     print(f"  servers' logs and the SQLite databases: {workdir}")
-    for backend in args.backend or ("sqlite", "postgresql"):
-        for workers in args.api_workers or (1, 2):
-            if backend == "sqlite":
-                _api_run(args, backend, f"sqlite:///{workdir / f'bench-{workers}.sqlite'}",
-                         workdir, workers)
-                continue
-            try:
-                with servers.postgres_cluster() as cluster:
-                    _api_run(args, backend, cluster.new_database(), workdir, workers)
-            except servers.ServerUnavailable as exc:
-                print(f"  postgresql: skipped: {exc}")
+    runs = [(b, w, sub) for b in args.backend or ("sqlite", "postgresql")
+            for w in args.api_workers or (1, 2) for sub in args.subnets or ("off",)]
+    for backend, workers, sub in runs:
+        subnets = sub == "on"
+        if backend == "sqlite":
+            url = f"sqlite:///{workdir / f'bench-{workers}-{sub}.sqlite'}"
+            _api_run(args, backend, url, workdir, workers, subnets=subnets)
+            continue
+        try:
+            with servers.postgres_cluster() as cluster:
+                _api_run(args, backend, cluster.new_database(), workdir, workers, subnets=subnets)
+        except servers.ServerUnavailable as exc:
+            print(f"  postgresql: skipped: {exc}")
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"a": section_a, "b": section_b}
@@ -493,6 +511,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 hosts, 1,000 boots")
     parser.add_argument("--api-boots", type=int, default=3000, help="(b): timed boots")
     parser.add_argument("--api-clients", type=int, default=8, help="(b): concurrent clients")
+    parser.add_argument("--subnets", choices=("off", "on"), action="append",
+                        help="(b): ports with no addresses (off) or an IPv4 and an IPv6 address "
+                             "each (on); repeat for both, in the same run")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), action="append",
                         help="(b): only this database (repeatable)")
     parser.add_argument("--api-workers", type=int, action="append",

@@ -72,6 +72,7 @@ class Cluster:
     free_port: str
     instance: str
     inventory: dict[str, Any]
+    subnet: str
 
 
 def _actual_state(cluster: Cluster) -> dict[str, Any]:
@@ -110,8 +111,17 @@ def endpoints(c: Cluster) -> list[Endpoint]:
         Endpoint("POST", "/v1/ports", {}, {
             "network": c.network, "name": "p", "vnic_type": "direct", "mac": "fa:16:3e:00:00:09",
             "trusted": False, "port_security": True, "link_state": "auto",
-            "qos": {"min_kbps": 1000, "max_kbps": 2000}}),
+            "qos": {"min_kbps": 1000, "max_kbps": 2000},
+            "fixed_ips": [{"ip_address": "192.0.2.77", "subnet_id": c.subnet}]}),
         Endpoint("DELETE", "/v1/ports/{port}", {"port": c.free_port}),
+        Endpoint("POST", "/v1/networks/{network}/subnets", {"network": c.network}, {
+            "cidr": "2001:db8:1::/64", "name": "v6", "ip_version": 6,
+            "gateway_ip": "2001:db8:1::1", "dns_nameservers": ["2001:db8::53"],
+            "host_routes": [{"destination": "2001:db8:2::/64", "nexthop": "2001:db8:1::fe"}],
+            "allocation_pools": [{"start": "2001:db8:1::10", "end": "2001:db8:1::20"}],
+            "ipv6_mode": "static"}),
+        Endpoint("DELETE", "/v1/networks/{network}/subnets/{subnet}",
+                 {"network": "n-unused", "subnet": "unused"}),
         Endpoint("POST", "/v1/instances", {}, {"name": "vm2", "ports": [c.free_port],
                                                "numa_policy": "legacy", "host": c.host}),
         Endpoint("DELETE", "/v1/instances/{instance}", inst),
@@ -179,10 +189,13 @@ def cluster(api: httpx.Client, inventory: Inventory) -> Cluster:
                                          "segmentation": {"type": "vlan", "id": 100}}).json()
     assert api.post("/v1/networks", json={"name": "n-unused", "physical_network": "x",
                                           "segmentation": {"type": "flat"}}).is_success
+    subnet = api.post("/v1/networks/n1/subnets", json={"cidr": "192.0.2.0/24"}).json()["id"]
+    assert api.post("/v1/networks/n-unused/subnets",
+                    json={"cidr": "198.51.100.0/24", "name": "unused"}).is_success
     ports = [api.post("/v1/ports", json={"network": "n1"}).json()["id"] for _ in range(2)]
     inst = api.post("/v1/instances", json={"name": "vm", "ports": ports[:1], "host": "host-a"})
     assert inst.status_code == 201, inst.text
-    return Cluster("host-a", net["id"], ports[0], ports[1], inst.json()["id"], doc)
+    return Cluster("host-a", net["id"], ports[0], ports[1], inst.json()["id"], doc, subnet)
 
 
 def assert_answered(resp: httpx.Response) -> None:

@@ -270,3 +270,40 @@ def test_host_delete_is_refused_while_an_instance_is_on_it(run: Run) -> None:
     assert run("host", "delete", "h1").stdout.strip() == "deleted host h1"
     assert _json(run("host", "list", "--json")) == []
     assert run("host", "delete", "h1", ok=False).exit_code == 1
+
+
+def test_subnets_and_port_addresses_through_the_cli(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1", "--type", "vlan",
+        "--id", "100")
+    made = _json(run("subnet", "create", "n1", "192.0.2.0/24", "--name", "v4", "--dns",
+                     "192.0.2.53", "--route", "10.9.0.0/16=192.0.2.254", "--pool",
+                     "192.0.2.10-192.0.2.20", "--json"))
+    assert made["host_routes"] == [{"destination": "10.9.0.0/16", "nexthop": "192.0.2.254"}]
+    assert made["allocation_pools"] == [{"start": "192.0.2.10", "end": "192.0.2.20"}]
+    run("subnet", "create", "n1", "2001:db8:9::/64", "--ipv6-mode", "slaac", "--no-gateway")
+    listed = run("subnet", "list", "n1").stdout
+    assert "192.0.2.0/24" in listed and "2001:db8:9::/64" in listed and "slaac" in listed
+    port = run("port", "create", "--network", "n1", "--ip", "192.0.2.15", "--mac",
+               "52:54:00:12:34:56").stdout
+    assert "fixed_ips: 192.0.2.15, 2001:db8:9:0:5054:ff:fe12:3456 (slaac)" in port
+    taken = run("port", "create", "--network", "n1", "--ip", "192.0.2.15", ok=False)
+    assert taken.exit_code == 1 and "192.0.2.15 is already used by port" in taken.stderr
+    outside = run("port", "create", "--network", "n1", "--ip", "198.51.100.1", ok=False)
+    assert outside.exit_code == 1 and "outside every subnet" in outside.stderr
+    kept = run("subnet", "delete", "n1", "v4", ok=False)
+    assert kept.exit_code == 1 and "in use by port" in kept.stderr
+
+
+def test_bad_subnet_values_name_the_cli_option(run: Run) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    gateway = run("subnet", "create", "n1", "192.0.2.0/24", "--gateway", "10.0.0.1", ok=False)
+    assert gateway.exit_code == 2 and gateway.stderr.startswith("Error: --gateway: ")
+    pool = run("subnet", "create", "n1", "192.0.2.0/24", "--pool", "192.0.2.1-192.0.2.9",
+               ok=False)
+    assert pool.exit_code == 2 and pool.stderr.startswith("Error: --pool: ")
+    shape = run("subnet", "create", "n1", "192.0.2.0/24", "--route", "10.0.0.0/8", ok=False)
+    assert shape.exit_code == 2 and "DEST=NEXTHOP" in shape.stderr
+    both = run("subnet", "create", "n1", "192.0.2.0/24", "--gateway", "192.0.2.1",
+               "--no-gateway", ok=False)
+    assert both.exit_code == 2 and "not both" in both.stderr
+    assert _json(run("subnet", "list", "n1", "--json")) == []

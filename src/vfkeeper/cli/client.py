@@ -66,7 +66,12 @@ OPTION_OF_FIELD: Mapping[str, Mapping[str, str]] = {
     "port create": {
         "network": "--network", "name": "--name", "vnic_type": "--vnic-type", "mac": "--mac",
         "guid": "--guid", "qos.min_kbps": "--min-kbps", "qos.max_kbps": "--max-kbps",
-        "qos": "--min-kbps/--max-kbps", "link_state": "--link-state",
+        "qos": "--min-kbps/--max-kbps", "link_state": "--link-state", "fixed_ips": "--ip",
+    },
+    "subnet create": {
+        "cidr": "CIDR", "name": "--name", "gateway": "--gateway", "gateway_ip": "--gateway",
+        "dns_nameservers": "--dns", "host_routes": "--route", "allocation_pools": "--pool",
+        "ipv6_mode": "--ipv6-mode", "ip_version": "CIDR",
     },
     "instance boot": {"name": "NAME", "ports": "--port", "numa_policy": "--numa-policy",
                       "host": "--host"},
@@ -104,7 +109,7 @@ class ApiClient:
 
 
 def _option(path: str, options: Mapping[str, str]) -> str | None:
-    parts = path.split(".")
+    parts = re.sub(r"\[\d+\]", "", path).split(".")
     for n in range(len(parts), 0, -1):
         option = options.get(".".join(parts[:n]))
         if option is not None:

@@ -29,6 +29,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "token": "vfkeeper.cli.token",
     "host": "vfkeeper.cli.host",
     "network": "vfkeeper.cli.network",
+    "subnet": "vfkeeper.cli.subnet",
     "port": "vfkeeper.cli.port",
     "instance": "vfkeeper.cli.instance",
     "pool": "vfkeeper.cli.pool",

@@ -26,12 +26,14 @@ from vfkeeper.controller.routes import (
     reads,
 )
 from vfkeeper.controller.routes import specs as spec_routes
+from vfkeeper.controller.routes import subnets as subnet_routes
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store import migrate
 from vfkeeper.store.database import Database
 from vfkeeper.store.models import utcnow
 
-ROUTERS = (health, hosts, agent, networks, ports, spec_routes, instances, lifecycle, reads)
+ROUTERS = (health, hosts, agent, networks, subnet_routes, ports, spec_routes, instances,
+           lifecycle, reads)
 
 
 def create_app(

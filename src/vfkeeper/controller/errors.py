@@ -4,6 +4,8 @@ The tree (add new errors where they belong, and list them here)::
 
     ControllerError                 base; 500 ``internal_error``
     ├── MalformedRequestError       400 ``malformed_request``: the body is not JSON at all
+    ├── AddressOutsideSubnetError   400 ``address_outside_subnet``: an asked-for IP address is
+    │                               in none of the network's subnets
     ├── UnauthenticatedError        401 ``unauthenticated``: no bearer token, or an unknown one
     ├── ForbiddenError              403 ``forbidden``: the token's role may not do this
     ├── NotFoundError               404 ``not_found``: no such resource (or route)
@@ -14,6 +16,7 @@ The tree (add new errors where they belong, and list them here)::
     │   ├── InUseError              409 ``in_use``: something still uses the resource
     │   ├── AddressTakenError       409 ``address_taken``: the requested MAC or GUID is in use
     │   ├── AddressPoolExhaustedError 409 ``address_pool_exhausted``: no free MAC/GUID left
+    │   ├── SubnetExhaustedError    409 ``subnet_exhausted``: no free IP address in a subnet
     │   └── ClaimRaceError          409 ``claim_contended``: kept losing claim races; retry
     ├── InvalidInputError           422 ``invalid_input``: well-formed but unacceptable values
     └── NotReadyError               503 ``not_ready``: the database does not answer, or its
@@ -45,6 +48,19 @@ class ControllerError(Exception):
 class MalformedRequestError(ControllerError):
     http_status = 400
     code = "malformed_request"
+
+
+class AddressOutsideSubnetError(ControllerError):
+    http_status = 400
+    code = "address_outside_subnet"
+
+    def __init__(self, address: str, network: str, cidrs: Sequence[str]) -> None:
+        where = f"its subnets are {', '.join(cidrs)}" if cidrs else "it has no subnets"
+        super().__init__(
+            f"IP address {address} is outside every subnet of network {network!r} ({where}); "
+            "ask for an address inside one, or leave --ip out to get a free one",
+            {"address": address, "network": network, "subnets": list(cidrs)},
+        )
 
 
 class UnauthenticatedError(ControllerError):
@@ -136,6 +152,17 @@ class AddressPoolExhaustedError(ConflictError):
             f"found no free {kind} in {pool} after {tries} tries; configure a larger "
             f"{kind} range or delete unused ports",
             {"kind": kind, "pool": pool},
+        )
+
+
+class SubnetExhaustedError(ConflictError):
+    code = "subnet_exhausted"
+
+    def __init__(self, subnet: str, cidr: str, capacity: int) -> None:
+        super().__init__(
+            f"subnet {subnet} ({cidr}) has no free address: all {capacity} addresses of its "
+            "allocation pools are held by ports; delete unused ports or add a subnet",
+            {"subnet": subnet, "cidr": cidr, "capacity": capacity},
         )
 
 

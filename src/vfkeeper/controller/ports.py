@@ -15,6 +15,7 @@ from vfkeeper.controller.desired_state import claimed_port
 from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
 from vfkeeper.controller.fields import AssignableGuid, Kbps, Mac, NetworkKey, PortName
 from vfkeeper.controller.networks import find_network
+from vfkeeper.controller.subnets import FixedIp, assign_addresses
 from vfkeeper.domain.lifecycle import PortStatus
 from vfkeeper.store.models import Allocation, Host, Network, Port
 
@@ -49,6 +50,10 @@ class PortCreate(BaseModel):
     """Spoof checking on the VF."""
     qos: Qos = Qos()
     link_state: Literal["auto", "enable", "disable"] = "auto"
+    fixed_ips: list[FixedIp] = Field(
+        default_factory=list, max_length=16,
+        description="Addresses asked for, one per subnet at most; every other subnet of the "
+                    "network that allocates gives the port its lowest free address.")
 
 
 def _check_against_network(body: PortCreate, net: Network) -> None:
@@ -84,6 +89,8 @@ def create_port(session: Session, body: PortCreate, addresses: AddressPools) -> 
         port.guid = addresses.guid(session, port_id, body.guid)
     session.add(port)
     session.flush()
+    assign_addresses(session, port, net, body.fixed_ips)
+    session.flush()
     return port
 
 
@@ -105,8 +112,10 @@ def delete_port(session: Session, port_id: str) -> None:
 
 def port_view(port: Port, host_names: dict[int, str], *,
               desired: dict[str, Any] | None = None,
-              actual: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The port; ``desired`` (what the claim asks the agent to program) and ``actual`` (what
+              actual: dict[str, Any] | None = None,
+              fixed_ips: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The port, with its IP addresses (``fixed_ips``, :func:`subnets.addresses_of`);
+    ``desired`` (what the claim asks the agent to program) and ``actual`` (what
     the host's agent last reported for this binding) for bound ports, ``None`` for unbound
     ones (whose ``status`` is ``DOWN``)."""
     return {
@@ -114,7 +123,8 @@ def port_view(port: Port, host_names: dict[int, str], *,
         "vnic_type": port.vnic_type, "mac": port.mac, "guid": port.guid,
         "trusted": port.trusted, "port_security": port.port_security,
         "qos": {"min_kbps": port.qos_min_kbps, "max_kbps": port.qos_max_kbps},
-        "link_state": port.link_state, "instance_id": port.instance_id,
+        "link_state": port.link_state, "fixed_ips": fixed_ips or [],
+        "instance_id": port.instance_id,
         "status": port.status,
         "binding:host_id": host_names.get(port.host_id) if port.host_id else None,
         "binding:vnic_type": port.vnic_type,
