@@ -122,8 +122,10 @@ def endpoints(c: Cluster) -> list[Endpoint]:
             "ipv6_mode": "static"}),
         Endpoint("DELETE", "/v1/networks/{network}/subnets/{subnet}",
                  {"network": "n-unused", "subnet": "unused"}),
-        Endpoint("POST", "/v1/instances", {}, {"name": "vm2", "ports": [c.free_port],
-                                               "numa_policy": "legacy", "host": c.host}),
+        Endpoint("POST", "/v1/instances", {}, {
+            "name": "vm2", "ports": [c.free_port], "numa_policy": "legacy", "host": c.host,
+            "hostname": "vm2.example", "user_data": "#cloud-config\n",
+            "public_keys": {"k": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHz3 a@b"}}),
         Endpoint("DELETE", "/v1/instances/{instance}", inst),
         Endpoint("POST", "/v1/instances/{instance}/ports", inst, {"port_id": c.free_port}),
         Endpoint("DELETE", "/v1/instances/{instance}/ports/{port}", both),

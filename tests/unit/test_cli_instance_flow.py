@@ -307,3 +307,23 @@ def test_bad_subnet_values_name_the_cli_option(run: Run) -> None:
                "--no-gateway", ok=False)
     assert both.exit_code == 2 and "not both" in both.stderr
     assert _json(run("subnet", "list", "n1", "--json")) == []
+
+
+def test_boot_passes_the_guests_host_name_keys_and_user_data(run: Run, tmp_path: Path) -> None:
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    port = _json(run("port", "create", "--network", "n1", "--json"))["id"]
+    key = tmp_path / "alice.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHz3 alice@laptop\n")
+    bad_key = tmp_path / "bob.pub"
+    bad_key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\n")
+    refused = run("instance", "boot", "vm", "--port", port, "--ssh-key", str(bad_key), ok=False)
+    assert refused.exit_code == 2 and refused.stderr.startswith("Error: --ssh-key: ")
+    missing = run("instance", "boot", "vm", "--port", port, "--user-data",
+                  str(tmp_path / "nope"), ok=False)
+    assert missing.exit_code == 2 and "--user-data" in missing.stderr
+    assert "cannot read the file" in missing.stderr
+    booted = _json(run("instance", "boot", "vm", "--port", port, "--hostname", "web1",
+                       "--ssh-key", str(key), "--user-data", str(user_data), "--json"))
+    assert booted["name"] == "vm"

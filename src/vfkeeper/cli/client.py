@@ -74,7 +74,8 @@ OPTION_OF_FIELD: Mapping[str, Mapping[str, str]] = {
         "ipv6_mode": "--ipv6-mode", "ip_version": "CIDR",
     },
     "instance boot": {"name": "NAME", "ports": "--port", "numa_policy": "--numa-policy",
-                      "host": "--host"},
+                      "host": "--host", "hostname": "--hostname", "public_keys": "--ssh-key",
+                      "user_data": "--user-data"},
     "instance migrate": {"host": "--to"},
     "host disable": {"disabled_reason": "--reason"},
 }

@@ -4,11 +4,14 @@ abort``."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from vfkeeper.cli.client import CONTROLLER, JSON, TOKEN, ApiClient, client, show, table
+from vfkeeper.config.errors import ConfigError
+from vfkeeper.config.files import read_text
 
 RUNNING = ("MIGRATING", "SUSPENDING", "RESUMING")
 WAIT = typer.Option(False, "--wait", help="Wait until the task ends, printing its progress, "
@@ -30,12 +33,34 @@ def boot(
     numa_policy: str = typer.Option("legacy", "--numa-policy",
                                     help="required, preferred or legacy."),
     host: str = typer.Option(None, "--host", help="Place it on this host only."),
+    hostname: str | None = typer.Option(None, "--hostname",
+                                        help="The guest's host name (default: from NAME)."),
+    ssh_keys: list[Path] = typer.Option([], "--ssh-key", metavar="FILE.pub",
+                                        help="An OpenSSH public key file for the guest "
+                                             "(repeatable; named after the file)."),
+    user_data: Path | None = typer.Option(None, "--user-data", metavar="FILE",
+                                          help="cloud-init user data for the guest (64 KiB)."),
     controller: str = CONTROLLER, token: str | None = TOKEN, as_json: bool = JSON,
 ) -> None:
     """Boot an instance; when nothing fits, print why for every host and exit 1."""
-    data = client(ctx, controller, token).call("POST", "/v1/instances", body={
-        "name": name, "ports": ports, "numa_policy": numa_policy, "host": host})
+    body: dict[str, Any] = {"name": name, "ports": ports, "numa_policy": numa_policy,
+                            "host": host, "hostname": hostname}
+    if ssh_keys:
+        body["public_keys"] = {key.stem: _file_text("--ssh-key", key).strip()
+                               for key in ssh_keys}
+    if user_data is not None:
+        body["user_data"] = _file_text("--user-data", user_data)
+    data = client(ctx, controller, token).call("POST", "/v1/instances", body=body)
     print_instance(data, as_json)
+
+
+def _file_text(option: str, path: Path) -> str:
+    """A file the command line names; one that cannot be read is a usage error naming it."""
+    try:
+        return read_text(path, ConfigError, "Check the path and permissions")
+    except ConfigError as exc:
+        raise typer.BadParameter(f"{exc.problem}. {exc.fix}",
+                                 param_hint=f"'{option} {path}'") from None
 
 
 @instance_app.command("list")

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from vfkeeper.controller import claims
+from vfkeeper.controller import claims, guest_data
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import (
     ClaimRaceError,
@@ -45,6 +45,12 @@ class InstanceCreate(BaseModel):
     numa_policy: Literal["required", "preferred", "legacy"] = "legacy"
     host: HostName | None = Field(default=None,
                                   description="Host hint: place it on this host only.")
+    hostname: guest_data.Hostname | None = Field(
+        default=None, description="The guest's host name (default: from the name).")
+    public_keys: guest_data.PublicKeys = Field(
+        default_factory=dict, description="Key name → OpenSSH public key, for the guest.")
+    user_data: guest_data.UserData | None = Field(
+        default=None, description="cloud-init user data, up to 64 KiB.")
 
 
 def plan_boot(ports: dict[str, claims.PortRow], body: InstanceCreate, instance_id: str,
@@ -124,6 +130,7 @@ def _attempt(ctx: Context, body: InstanceCreate, instance_id: str, request_ids: 
                 raise NoValidHostError(result)
             placement = result
             claimed = claims.claim(s, plan, placement, ports, ctx.addresses)
+            guest_data.save(s, instance_id, body.hostname, body.public_keys, body.user_data)
         done = claimed  # committed
         return done.view
     finally:
