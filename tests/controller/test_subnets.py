@@ -4,6 +4,7 @@ exhaustion naming the subnet, SLAAC addresses formed from the MAC, and a subnet 
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from typing import Any
 
@@ -38,19 +39,35 @@ def test_a_subnet_gets_neutrons_defaults_and_is_listed(api: httpx.Client) -> Non
     assert api.get("/v1/networks/tenant/subnets/v4").json()["cidr"] == "192.0.2.0/24"
 
 
-def test_ports_get_the_lowest_free_address_of_every_allocating_subnet(api: httpx.Client) -> None:
+def test_ports_get_a_free_address_in_every_allocating_subnet(api: httpx.Client) -> None:
     _net(api)
-    v4 = _subnet(api, cidr="192.0.2.0/29")
-    v6 = _subnet(api, cidr="2001:db8:5::/120", ipv6_mode="static")
-    first, second = (_port(api).json() for _ in range(2))
-    assert [(a["subnet_id"], a["ip_address"]) for a in first["fixed_ips"]] == [
-        (v4["id"], "192.0.2.2"), (v6["id"], "2001:db8:5::2")]
-    assert [a["ip_address"] for a in second["fixed_ips"]] == ["192.0.2.3", "2001:db8:5::3"]
-    assert api.get(f"/v1/ports/{second['id']}").json()["fixed_ips"] == second["fixed_ips"]
-    assert api.get("/v1/networks/tenant/subnets").json()[0]["allocated"] == 2
-    # a deleted port's address goes back to the pool
-    assert api.delete(f"/v1/ports/{first['id']}").status_code == 204
-    assert _port(api).json()["fixed_ips"][0]["ip_address"] == "192.0.2.2"
+    v4 = _subnet(api, cidr="192.0.2.0/24", allocation_pools=[
+        {"start": "192.0.2.100", "end": "192.0.2.199"}])
+    v6 = _subnet(api, cidr="2001:db8:5::/64", ipv6_mode="static")
+    made = [_port(api).json() for _ in range(6)]
+    for port in made:
+        assert [a["subnet_id"] for a in port["fixed_ips"]] == [v4["id"], v6["id"]]
+        v4_address = ipaddress.ip_address(port["fixed_ips"][0]["ip_address"])
+        v6_address = ipaddress.ip_address(port["fixed_ips"][1]["ip_address"])
+        assert ipaddress.ip_address("192.0.2.100") <= v4_address <= \
+            ipaddress.ip_address("192.0.2.199")
+        assert v6_address in ipaddress.ip_network("2001:db8:5::/64")
+        assert v6_address != ipaddress.ip_address("2001:db8:5::1")  # the gateway
+        assert api.get(f"/v1/ports/{port['id']}").json()["fixed_ips"] == port["fixed_ips"]
+    for i in (0, 1):
+        assert len({p["fixed_ips"][i]["ip_address"] for p in made}) == 6
+    assert api.get("/v1/networks/tenant/subnets").json()[0]["allocated"] == 6
+
+
+def test_a_full_subnet_hands_out_a_deleted_ports_address_again(api: httpx.Client) -> None:
+    _net(api)
+    _subnet(api, cidr="192.0.2.0/29")
+    made = [_port(api).json() for _ in range(5)]
+    assert sorted(p["fixed_ips"][0]["ip_address"] for p in made) == [
+        f"192.0.2.{n}" for n in range(2, 7)]
+    freed = made[2]["fixed_ips"][0]["ip_address"]
+    assert api.delete(f"/v1/ports/{made[2]['id']}").status_code == 204
+    assert _port(api).json()["fixed_ips"][0]["ip_address"] == freed
 
 
 def test_an_asked_for_address_is_honoured_409_when_taken_400_when_outside(

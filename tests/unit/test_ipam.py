@@ -4,6 +4,7 @@ the addresses SLAAC forms (checked against the RFCs' own examples and the kernel
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import pytest
 from hypothesis import given
@@ -118,3 +119,11 @@ def test_slaac_from_an_infiniband_guid_inverts_the_universal_local_bit() -> None
 def test_slaac_needs_a_slash_64_and_an_address_to_form_from() -> None:
     assert ipam.slaac_address(ipaddress.IPv6Network("fd00::/80"), mac="52:54:00:12:34:56") is None
     assert ipam.slaac_address(ipaddress.IPv6Network("fd00::/64")) is None
+
+
+def test_random_candidates_come_from_the_pools_only_and_reach_all_of_them() -> None:
+    plan = ipam.check_subnet("10.0.0.0/24", pools=[("10.0.0.10", "10.0.0.12"),
+                                                   ("10.0.0.200", "10.0.0.201")])
+    rng = random.Random(7)
+    drawn = {str(ipam.random_candidate(plan, rng)) for _ in range(200)}
+    assert drawn == {"10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.200", "10.0.0.201"}

@@ -89,7 +89,7 @@ def create_port(session: Session, body: PortCreate, addresses: AddressPools) -> 
         port.guid = addresses.guid(session, port_id, body.guid)
     session.add(port)
     session.flush()
-    assign_addresses(session, port, net, body.fixed_ips)
+    assign_addresses(session, port, net, body.fixed_ips, addresses.rng)
     session.flush()
     return port
 

@@ -1,20 +1,20 @@
 """Subnets of a network, and the fixed IP addresses of its ports.
 
 A port gets one address per subnet of its network when it is created: the one it asks for
-(``fixed_ips``: 409 if another port holds it, 400 if no subnet holds it) or the lowest free one
-of the subnet's allocation pools (409 ``subnet_exhausted`` when there is none). ``port_addresses``
-is unique per (subnet, address), so two controllers cannot hand out one address twice: the
-loser's transaction fails on the constraint and the port creation is retried on fresh state
-(port creations on one subnet lock it, so they take turns rather than race for its lowest
-free address). A SLAAC subnet allocates nothing: the guest forms its address from the prefix
-and its MAC (or InfiniBand GUID), and the port shows that address once its MAC or GUID is
-known.
+(``fixed_ips``: 409 if another port holds it, 400 if no subnet holds it) or a free one of the
+subnet's allocation pools, drawn at random as Neutron's IPAM does (after a few taken draws, the
+lowest free one from a scan; 409 ``subnet_exhausted`` when there is none). ``port_addresses``
+is unique per (subnet, address) and a port creation locks its network's subnets, so neither two
+requests nor two controllers can hand one address out twice. A SLAAC subnet allocates nothing:
+the guest forms its address from the prefix and its MAC (or InfiniBand GUID), and the port
+shows that address once its MAC or GUID is known.
 
 The rules of a valid subnet are the domain's (:mod:`vfkeeper.domain.ipam`).
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -44,6 +44,8 @@ SubnetName = Annotated[str, text_of(Subnet.name)]
 SubnetKey = Annotated[str, text_of(Subnet.name)]
 """A subnet's id or its name."""
 MAX_ITEMS = 64
+RANDOM_DRAWS = 8
+"""Random draws before a port creation scans the subnet for its lowest free address."""
 
 
 class HostRoute(BaseModel):
@@ -193,12 +195,12 @@ def subnet_view(subnet: Subnet, allocated: int | None = None) -> dict[str, Any]:
 
 
 def assign_addresses(session: Session, port: Port, net: Network,
-                     requested: Sequence[FixedIp]) -> None:
+                     requested: Sequence[FixedIp], rng: random.Random) -> None:
     """Give a new port its fixed address in each subnet of its network that allocates.
 
-    The subnets are locked (in id order) for the rest of the transaction: port creations on
-    one subnet take turns instead of all drawing its lowest free address and all but one
-    failing on the unique constraint."""
+    The subnets are locked (in id order) for the rest of the transaction, so port creations
+    on one subnet take turns and an address is never handed out twice (the unique constraint
+    stands behind that across controllers)."""
     subnets = list(session.scalars(select(Subnet).where(Subnet.network_id == net.id)
                                    .order_by(Subnet.id).with_for_update()))
     plans = {s.id: plan_of(s) for s in subnets}
@@ -213,24 +215,36 @@ def assign_addresses(session: Session, port: Port, net: Network,
             address = ipam.check_requested(plans[subnet.id], want.ip_address, field)
         except ipam.IpamError as exc:
             raise _invalid(exc) from None
-        holder = session.scalar(select(PortAddress.port_id).where(
-            PortAddress.subnet_id == subnet.id, PortAddress.ip_address == str(address)))
+        holder = _holder(session, subnet.id, address)
         if holder is not None:
             raise AddressTakenError("IP address", str(address), holder)
         chosen[subnet.id] = address
     for subnet in subnets:
-        plan = plans[subnet.id]
-        if subnet.id in chosen or not plan.allocates:
-            continue
-        taken = session.scalars(select(PortAddress.ip_address)
-                                .where(PortAddress.subnet_id == subnet.id))
-        free = ipam.first_free(plan, (ipam.parse_address(t, "ip_address") for t in taken))
-        if free is None:
-            raise SubnetExhaustedError(subnet.name or subnet.id, subnet.cidr,
-                                       ipam.capacity(plan))
-        chosen[subnet.id] = free
+        if subnet.id not in chosen and plans[subnet.id].allocates:
+            chosen[subnet.id] = _free_address(session, subnet, plans[subnet.id], rng)
     for subnet_id, address in chosen.items():
         session.add(PortAddress(port_id=port.id, subnet_id=subnet_id, ip_address=str(address)))
+
+
+def _holder(session: Session, subnet_id: str, address: ipam.IpAddress) -> str | None:
+    return session.scalar(select(PortAddress.port_id).where(
+        PortAddress.subnet_id == subnet_id, PortAddress.ip_address == str(address)))
+
+
+def _free_address(session: Session, subnet: Subnet, plan: ipam.SubnetPlan,
+                  rng: random.Random) -> ipam.IpAddress:
+    """A random free address (one indexed look-up per draw); after :data:`RANDOM_DRAWS` taken
+    ones (a subnet filling up), the lowest free one from a scan, or 409 when it is full."""
+    for _ in range(RANDOM_DRAWS):
+        candidate = ipam.random_candidate(plan, rng)
+        if candidate is not None and _holder(session, subnet.id, candidate) is None:
+            return candidate
+    taken = session.scalars(select(PortAddress.ip_address)
+                            .where(PortAddress.subnet_id == subnet.id))
+    free = ipam.first_free(plan, (ipam.parse_address(t, "ip_address") for t in taken))
+    if free is None:
+        raise SubnetExhaustedError(subnet.name or subnet.id, subnet.cidr, ipam.capacity(plan))
+    return free
 
 
 def _subnet_for(want: FixedIp, subnets: list[Subnet], plans: dict[str, ipam.SubnetPlan],

@@ -16,6 +16,7 @@ gateway.
 from __future__ import annotations
 
 import ipaddress
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -256,6 +257,21 @@ def first_free(plan: SubnetPlan, taken: Iterable[IpAddress]) -> IpAddress | None
         if candidate <= pool.last:
             return address_of(pool.version, candidate)
     return None
+
+
+def random_candidate(plan: SubnetPlan, rng: random.Random) -> IpAddress | None:
+    """An address drawn uniformly from the allocation pools (``None`` when they are empty), as
+    Neutron's IPAM draws them: a new port costs one indexed look-up, not a scan of the
+    subnet's taken addresses, and two controllers rarely draw the same one."""
+    total = capacity(plan)
+    if total == 0:
+        return None
+    offset = rng.randrange(total)
+    for pool in plan.pools:
+        if offset < pool.size():
+            return address_of(pool.version, pool.first + offset)
+        offset -= pool.size()
+    return None  # unreachable: offset < total
 
 
 def capacity(plan: SubnetPlan) -> int:
