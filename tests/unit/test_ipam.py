@@ -60,6 +60,8 @@ def test_ipv6_defaults_to_static_and_keeps_the_subnet_router_anycast_address_out
      "host_routes[0]", "nexthop 2001:db8::1 is IPv6"),
     ({"cidr_text": "10.0.0.0/24", "routes": [("10.1.0.1/16", "10.0.0.1")]},
      "host_routes[0]", "not a CIDR"),
+    ({"cidr_text": "10.0.0.0/24", "routes": [("10.1.0.0/16", "10.9.0.1")]},
+     "host_routes[0]", "outside the subnet"),
     ({"cidr_text": "10.0.0.0/24", "others": ["10.0.0.128/25"]}, "cidr", "overlaps subnet"),
 ])
 def test_each_bad_subnet_is_refused_naming_its_field(kwargs: dict[str, object], field: str,

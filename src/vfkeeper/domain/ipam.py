@@ -229,6 +229,9 @@ def _route(cidr: IpNetwork, i: int, destination: str, nexthop: str) -> Route:
     for version, what in ((dest.version, f"destination {dest}"), (hop.version, f"nexthop {hop}")):
         if version != cidr.version:
             raise IpamError(field, f"{what} is IPv{version}; subnet {cidr} is IPv{cidr.version}")
+    if hop not in cidr:
+        raise IpamError(field, f"nexthop {hop} is outside the subnet {cidr}; the guest reaches a "
+                               "next hop through this subnet, so give one inside it")
     return Route(dest, hop)
 
 
