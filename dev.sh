@@ -20,9 +20,11 @@ say() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
 DEMO_DEBS=(python3-venv gcc pkg-config libvirt-dev)
 # What the test suite needs on top: libvirt's schemas and validator, PostgreSQL's server,
 # the user-space InfiniBand fabric (ibsim + OpenSM), iproute2 for namespaces, openssl for the
-# test CA of the UFM TLS tests.
+# test CA of the UFM TLS tests; cloud-init and netplan.io render vfkeeper's guest documents
+# (tests/guest: only their converters run, nothing configures this machine's network) and
+# xorriso reads its config-drive images back.
 TEST_DEBS=(libvirt-clients libxml2-utils postgresql ibsim-utils opensm infiniband-diags iproute2
-           openssl)
+           openssl cloud-init netplan.io xorriso)
 
 missing_debs() {
     local p
@@ -82,6 +84,11 @@ setup_test() {
     if [ "${CI:-}" = true ] && command -v ibsim >/dev/null && command -v opensm >/dev/null \
         && command -v smpquery >/dev/null; then
         export VFKEEPER_IBSIM_REQUIRED=1
+    fi
+    # The guest-configuration tier (Debian's cloud-init, netplan and xorriso): likewise.
+    if [ "${CI:-}" = true ] && command -v cloud-init >/dev/null && command -v xorriso >/dev/null \
+        && { command -v netplan >/dev/null || [ -x /usr/sbin/netplan ]; }; then
+        export VFKEEPER_GUEST_TOOLS_REQUIRED=1
     fi
     # The real-kernel tier: QEMU (igb SR-IOV emulation needs QEMU >= 8), a Debian kernel and
     # a busybox initramfs. Best effort: the tier skips with the reason when this fails.

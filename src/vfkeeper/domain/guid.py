@@ -186,3 +186,18 @@ def ipoib_client_id(port_guid: str | int | Guid) -> str:
     :data:`IPOIB_CLIENT_ID_PREFIX`)."""
     guid = parse_guid(port_guid, allow_zero=False, allow_clear=False)
     return ":".join(f"{b:02x}" for b in IPOIB_CLIENT_ID_PREFIX + guid.packed)
+
+
+def guid_to_cloud_init_mac(port_guid: str | int | Guid) -> str:
+    """The 6-byte "Ethernet-format" address stock cloud-init indexes an IPoIB interface under:
+    the port GUID's bytes 0-2 and 5-7, dropping bytes 3-4.
+
+    cloud-init's ``get_ib_interface_hwaddr(name, ethernet_format=True)``
+    (``cloudinit/net/__init__.py``) takes bytes 13-15 and 18-20 of the 20-byte IPoIB hardware
+    address, whose last 8 bytes are the port GUID; ``convert_net_json`` then matches a
+    network_data.json link's ``ethernet_mac_address`` against it. Publishing this form is what
+    makes a guest's cloud-init find the VF. For a GUID from :func:`mac_to_guid_mlx5` it gives
+    the MAC back.
+    """
+    packed = parse_guid(port_guid, allow_zero=False, allow_clear=False).packed
+    return ":".join(f"{b:02x}" for b in packed[:3] + packed[5:])
