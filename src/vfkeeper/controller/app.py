@@ -25,6 +25,7 @@ from vfkeeper.controller.routes import (
     ports,
     reads,
 )
+from vfkeeper.controller.routes import metadata as metadata_routes
 from vfkeeper.controller.routes import specs as spec_routes
 from vfkeeper.controller.routes import subnets as subnet_routes
 from vfkeeper.controller.settings import ControllerSettings
@@ -33,7 +34,7 @@ from vfkeeper.store.database import Database
 from vfkeeper.store.models import utcnow
 
 ROUTERS = (health, hosts, agent, networks, subnet_routes, ports, spec_routes, instances,
-           lifecycle, reads)
+           lifecycle, metadata_routes, reads)
 
 
 def create_app(
