@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid as uuid_mod
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -101,7 +102,7 @@ class Subnet(_Frozen):
     host_routes: tuple[HostRoute, ...] = ()
     ipv6_mode: Literal["slaac", "static", "dhcpv6-stateful"] | None = None
 
-    @property
+    @cached_property
     def network(self) -> IpNetwork:
         return ipaddress.ip_network(self.cidr)
 

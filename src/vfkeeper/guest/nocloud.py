@@ -24,6 +24,9 @@ from vfkeeper.guest.models import Instance, Network, Port, ib_ifname
 
 YamlObject = dict[str, Any]
 
+_Dumper: Any = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
+"""libyaml's emitter when PyYAML has it (several times faster than the pure-Python one)."""
+
 
 def _l3(port: Port, net: Network) -> YamlObject:
     addresses: list[str] = []
@@ -107,4 +110,4 @@ def user_data(instance: Instance) -> str:
 
 def dumps(document: YamlObject) -> str:
     """A mapping as block-style YAML, keys in the order built."""
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False)

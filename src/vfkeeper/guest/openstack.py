@@ -132,5 +132,6 @@ def meta_data(instance: Instance) -> JsonObject:
 
 
 def dumps(document: JsonObject) -> str:
-    """A document as the metadata service and the config drive serve it."""
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    """A document as the metadata service and the config drive serve it: compact, as Nova
+    writes it (and several times faster to encode than indented JSON)."""
+    return json.dumps(document, separators=(",", ":"))
