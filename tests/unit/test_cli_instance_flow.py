@@ -327,3 +327,46 @@ def test_boot_passes_the_guests_host_name_keys_and_user_data(run: Run, tmp_path:
     booted = _json(run("instance", "boot", "vm", "--port", port, "--hostname", "web1",
                        "--ssh-key", str(key), "--user-data", str(user_data), "--json"))
     assert booted["name"] == "vm"
+
+
+def test_config_drive_writes_an_iso_with_the_instances_documents(run: Run,
+                                                                  tmp_path: Path) -> None:
+    import io
+
+    import pycdlib
+
+    run("network", "create", "n1", "--physical-network", "physnet1")
+    run("subnet", "create", "n1", "192.0.2.0/24")
+    port = _json(run("port", "create", "--network", "n1", "--json"))
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\nruncmd: [true]\n")
+    instance = _json(run("instance", "boot", "vm", "--port", port["id"], "--hostname", "web1",
+                         "--user-data", str(user_data), "--json"))
+    out = tmp_path / "drive.iso"
+    said = run("instance", "config-drive", instance["id"], "--out", str(out)).stdout
+    assert said.startswith(f"wrote {out} (") and said.rstrip().endswith("config-2)")
+
+    def read(iso_path: Path, path: str) -> tuple[str, bytes]:
+        iso = pycdlib.PyCdlib()
+        iso.open(str(iso_path))
+        try:
+            data = io.BytesIO()
+            iso.get_file_from_iso_fp(data, rr_path=path)
+            return iso.pvd.volume_identifier.decode().strip(), data.getvalue()
+        finally:
+            iso.close()
+
+    label, meta = read(out, "/openstack/latest/meta_data.json")
+    assert label == "config-2"
+    assert json.loads(meta)["uuid"] == instance["id"] and json.loads(meta)["hostname"] == "web1"
+    assert read(out, "/openstack/latest/user_data")[1] == user_data.read_bytes()
+    network = json.loads(read(out, "/openstack/latest/network_data.json")[1])
+    assert network["networks"][0]["ip_address"] == port["fixed_ips"][0]["ip_address"]
+    run("instance", "config-drive", instance["id"], "--out", str(out), "--format", "nocloud")
+    label, meta = read(out, "/meta-data")
+    assert label == "cidata" and instance["id"] in meta.decode()
+    bad = run("instance", "config-drive", instance["id"], "--out", str(out), "--format", "iso",
+              ok=False)
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: --format: ")
+    gone = run("instance", "config-drive", "nope", "--out", str(tmp_path / "x.iso"), ok=False)
+    assert gone.exit_code == 1 and not (tmp_path / "x.iso").exists()

@@ -77,6 +77,7 @@ OPTION_OF_FIELD: Mapping[str, Mapping[str, str]] = {
                       "host": "--host", "hostname": "--hostname", "public_keys": "--ssh-key",
                       "user_data": "--user-data"},
     "instance migrate": {"host": "--to"},
+    "instance config-drive": {"format": "--format"},
     "host disable": {"disabled_reason": "--reason"},
 }
 """Per command: the request body's field (a dotted path) → the command's own option. The
@@ -96,6 +97,16 @@ class ApiClient:
 
     def call(self, method: str, path: str, *, body: Any = None,
              params: dict[str, Any] | None = None) -> Any:
+        """The answer's JSON (``None`` for an empty one); an error exits as :func:`fail` says."""
+        resp = self._request(method, path, body, params)
+        return resp.json() if resp.content else None
+
+    def download(self, path: str, *, params: dict[str, Any] | None = None) -> bytes:
+        """The bytes a ``GET`` answers (an image, a document), errors as for :meth:`call`."""
+        return self._request("GET", path, None, params).content
+
+    def _request(self, method: str, path: str, body: Any,
+                 params: dict[str, Any] | None) -> httpx.Response:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             resp = self._http.request(method, path, json=body, params=query)
@@ -105,7 +116,7 @@ class ApiClient:
                        err=True)
             raise typer.Exit(FAILED) from exc
         if resp.is_success:
-            return resp.json() if resp.content else None
+            return resp
         raise fail(resp, OPTION_OF_FIELD.get(self.command, {}), as_json=self.as_json)
 
 
@@ -122,9 +133,9 @@ def _invalid(error: dict[str, Any], options: Mapping[str, str]) -> str:
     """A 422's message, with the request's fields named as the command's options."""
     details = error.get("details") or {}
     lines = []
-    for item in details.get("errors") or []:  # FastAPI's validation of the body
+    for item in details.get("errors") or []:  # FastAPI's validation of the body or query
         loc = [str(p) for p in item.get("loc", ())]
-        path = ".".join(loc[1:] if loc[:1] == ["body"] else loc)
+        path = ".".join(loc[1:] if loc[:1] in (["body"], ["query"]) else loc)
         option = _option(path, options)
         text = str(item.get("message", "")).removeprefix("Value error, ")
         lines.append(f"{option or path}: {text}")

@@ -63,6 +63,27 @@ def _file_text(option: str, path: Path) -> str:
                                  param_hint=f"'{option} {path}'") from None
 
 
+@instance_app.command("config-drive")
+def config_drive(
+    ctx: typer.Context,
+    instance_id: str = typer.Argument(..., metavar="ID"),
+    *,
+    out: Path = typer.Option(..., "--out", metavar="FILE.iso", dir_okay=False,
+                             help="Where to write the image (replaced whole)."),
+    fmt: str = typer.Option("config-2", "--format", metavar="config-2|nocloud",
+                            help="config-2: openstack/latest/... (cloud-init's ConfigDrive); "
+                                 "nocloud: a cidata seed."),
+    controller: str = CONTROLLER, token: str | None = TOKEN,
+) -> None:
+    """Write the instance's guest documents as an ISO 9660 config drive, for a CD-ROM."""
+    image = client(ctx, controller, token).download(
+        f"/v1/instances/{instance_id}/metadata/config-drive", params={"format": fmt})
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(image)
+    partial.replace(out)
+    typer.echo(f"wrote {out} ({len(image)} bytes, {fmt})")
+
+
 @instance_app.command("list")
 def list_instances(ctx: typer.Context, controller: str = CONTROLLER, token: str | None = TOKEN,
                    as_json: bool = JSON) -> None:

@@ -13,11 +13,13 @@ from vfkeeper.controller import metadata
 from vfkeeper.controller.auth import require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.fields import InstanceId
+from vfkeeper.guest import config_drive as drives
 from vfkeeper.guest.documents import GuestDocuments
 
 JSON = "application/json"
 YAML = "application/yaml"
 TEXT = "text/plain; charset=utf-8"
+ISO = "application/x-iso9660-image"
 
 OPENSTACK: dict[str, tuple[Callable[[GuestDocuments], str], str]] = {
     "network_data.json": (lambda d: d.network_data_json, JSON),
@@ -55,5 +57,18 @@ def router(ctx: Context) -> APIRouter:
                 name: Literal["network-config", "meta-data", "user-data"]) -> Response:
         """cloud-init NoCloud ``network-config`` (version 2), ``meta-data`` or ``user-data``."""
         return serve(instance_id, NOCLOUD[name])
+
+    @r.get("/config-drive", dependencies=[viewer],
+           responses={200: {"content": {ISO: {}}}})
+    def config_drive(instance_id: InstanceId,
+                     format: Literal["config-2", "nocloud"] = "config-2") -> Response:
+        """The documents as an ISO 9660 config drive: label ``config-2`` with
+        ``openstack/latest/…`` (cloud-init's ConfigDrive source) or ``cidata`` with NoCloud's
+        files at its root."""
+        with ctx.db.read(snapshot=True) as s:
+            docs = metadata.documents(s, instance_id)
+        image = drives.config_drive(docs, format)
+        return Response(image, media_type=ISO, headers={
+            "Content-Disposition": f'attachment; filename="{instance_id}-{format}.iso"'})
 
     return r
