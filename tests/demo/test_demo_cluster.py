@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,7 @@ def api(run: DemoRun, asgi_transport: Callable[[Any], Any]) -> Iterator[Session]
 def test_the_demo_runs_every_step_and_exits_0(run: DemoRun) -> None:
     assert run.result.exit_code == 0, run.result.output
     assert "the demo stopped" not in run.result.output
-    for number in range(1, 8):
+    for number in range(1, 9):
         assert re.search(rf"^{number}\. ", run.result.stdout, re.MULTILINE), number
     assert (run.workdir / "vfkeeper.sqlite").is_file()
     assert {p.name for p in (run.workdir / "hosts").iterdir()} == set(HOST_NAMES)
@@ -382,3 +383,22 @@ def test_the_delete_detached_restored_and_forgot_every_vf(run: DemoRun, fleet: F
         assert before.port_guid != now.port_guid  # it was programmed, and is no more
         assert _restored(host.originals[device], now), device
     assert not list((run.workdir / "agents" / release.host / "state" / "ports").glob("*.json"))
+
+
+def test_the_guest_step_shows_the_ports_addresses_and_what_cloud_init_writes(
+        run: DemoRun, api: Session) -> None:
+    assert run.outcome.guest is not None
+    inst = views.instance_named(api, scenario.GUEST_INSTANCE)
+    ports = [api.get(f"/v1/ports/{pid}") for pid in inst["ports"]]
+    addresses = {a["ip_address"] for p in ports for a in p["fixed_ips"]}
+    assert len(addresses) == 3  # IPv4 + IPv6 on the VLAN port, IPv4 on the InfiniBand port
+    shown = run.outcome.guest.network_data
+    assert {n["ip_address"] for n in shown["networks"]} == addresses
+    assert json.dumps(shown, indent=2) in run.result.stdout
+    if shutil.which("cloud-init") is None:
+        assert "cloud-init is not installed on this machine" in run.result.stdout
+        return
+    netplan = run.outcome.guest.rendered["netplan"]["etc/netplan/50-cloud-init.yaml"]
+    ifcfg = "".join(run.outcome.guest.rendered["sysconfig"].values())
+    for address in addresses:
+        assert address in netplan and address in ifcfg and address in run.result.stdout

@@ -13,7 +13,7 @@ import typer
 
 from vfkeeper.agent.main import AgentConfig
 from vfkeeper.controller.settings import ControllerSettings
-from vfkeeper.demo import agent_steps, scenario, server, steps
+from vfkeeper.demo import agent_steps, guest_steps, scenario, server, steps
 from vfkeeper.demo.agents import Fleet
 from vfkeeper.demo.session import Session, new_console
 from vfkeeper.demo.views import Placement, PortState
@@ -32,6 +32,7 @@ class Outcome:
     xml: dict[str, str] = field(default_factory=dict)
     unplaceable_status: int = 0
     release: agent_steps.Release | None = None
+    guest: guest_steps.GuestView | None = None
     fleet: Fleet | None = None
 
 
@@ -68,6 +69,13 @@ def _steps(out: Outcome, workdir: Path, token_for: Callable[[str], str]
     def xml(s: Session) -> None:
         out.xml = agent_steps.show_domain_xml(s, fleet())
 
+    def networks(s: Session) -> None:
+        steps.create_networks(s)
+        guest_steps.create_subnets(s)
+
+    def guest(s: Session) -> None:
+        out.guest = guest_steps.show_guest(s)
+
     def unplaceable(s: Session) -> None:
         out.unplaceable_status = steps.try_unplaceable(s)
 
@@ -78,10 +86,13 @@ def _steps(out: Outcome, workdir: Path, token_for: Callable[[str], str]
     return [
         ("three simulated hosts and their agents: discovery, inventory, device specs",
          register),
-        ("networks: an Ethernet VLAN and an InfiniBand partition", steps.create_networks),
+        ("networks: an Ethernet VLAN and an InfiniBand partition, with IPv4 and IPv6 subnets",
+         networks),
         ("boot instances with mixed vnic types", placed),
         ("the host agents program the VFs and attach them", attached),
         (f"libvirt XML of {scenario.XML_INSTANCE}'s ports, in its domain", xml),
+        (f"what {scenario.GUEST_INSTANCE}'s guest reads, and what cloud-init writes from it",
+         guest),
         ("a request no host can hold", unplaceable),
         (f"delete {scenario.DELETED_INSTANCE}: detached, VFs restored, back in the pools",
          release),

@@ -79,6 +79,25 @@ NETWORKS: tuple[NetworkPlan, ...] = (
 
 
 @dataclass(frozen=True)
+class SubnetPlan:
+    network: str
+    cidr: str
+    options: tuple[str, ...] = ()
+    """More ``vfkeeper subnet create`` options."""
+
+
+SUBNETS: tuple[SubnetPlan, ...] = (
+    SubnetPlan("tenant-vlan", "192.0.2.0/24", ("--name", "tenant-v4", "--dns", "192.0.2.53")),
+    SubnetPlan("tenant-vlan", "2001:db8:100::/64", ("--name", "tenant-v6")),
+    SubnetPlan("hpc-ib", "10.20.0.0/16", ("--name", "hpc-ipoib", "--no-gateway")),
+)
+"""Every port on these networks gets an address in each (IPv6 static: vfkeeper allocates)."""
+
+GUEST_INSTANCE = "mixed-1"
+"""The instance whose guest documents the demo prints: one InfiniBand and one Ethernet port."""
+
+
+@dataclass(frozen=True)
 class PortPlan:
     name: str
     network: str
