@@ -32,6 +32,8 @@ from vfkeeper.guest.documents import render
 PROBE = Path(__file__).parent / "cloudinit_probe.py"
 GUEST_NICS = ("eth0," + MAC_A, "eth1," + MAC_B)
 
+pytestmark = pytest.mark.guest_tools
+
 
 def net_convert(cloud_init: str, tmp: Path, text: str, kind: str, output: str) -> dict[str, str]:
     """Run net-convert; the files it wrote, by path under its output directory."""
@@ -206,3 +208,14 @@ def test_networkd_renderer_keeps_infiniband(cloudinit_python: str, tmp_path: Pat
     unit = (tmp_path / "out-networkd/etc/systemd/network/10-cloud-init-ib0.network").read_text()
     assert {"Name=ib0", f"MACAddress={IB_HWADDR}", "Address=10.20.0.5/16",
             "MTUBytes=2044"} <= set(unit.splitlines())
+
+
+def test_nocloud_infiniband_on_a_sysconfig_guest_is_ethernet(cloud_init: str,
+                                                             tmp_path: Path) -> None:
+    """The caveat docs/guest-configuration.md states: version 2 has no InfiniBand, so cloud-init
+    renders the NoCloud IPoIB entry for sysconfig as TYPE=Ethernet (netplan guests get
+    ``infiniband-mode``, test_netplan.py); RHEL-family guests need the config-2 drive."""
+    files = net_convert(cloud_init, tmp_path, render(infiniband()).nocloud_network_config,
+                        "yaml", "sysconfig")
+    ifcfg = files["etc/sysconfig/network-scripts/ifcfg-ib0"].splitlines()
+    assert {"DEVICE=ib0", "IPADDR=10.20.0.5", "MTU=2044", "TYPE=Ethernet"} <= set(ifcfg)
