@@ -32,6 +32,8 @@ from vfkeeper.guest.documents import render
 PROBE = Path(__file__).parent / "cloudinit_probe.py"
 GUEST_NICS = ("eth0," + MAC_A, "eth1," + MAC_B)
 
+pytestmark = pytest.mark.guest_tools
+
 
 def net_convert(cloud_init: str, tmp: Path, text: str, kind: str, output: str) -> dict[str, str]:
     """Run net-convert; the files it wrote, by path under its output directory."""
@@ -185,3 +187,35 @@ def test_publishing_the_guids_first_six_bytes_would_not_match(cloudinit_python: 
     run = _probe(cloudinit_python, tmp_path, doc, "sysconfig", "rhel")
     assert run.returncode != 0
     assert "Unable to find a system nic" in run.stderr
+
+
+def test_netplan_renderer_drops_infiniband(cloudinit_python: str, tmp_path: Path) -> None:
+    """The caveat docs/guest-configuration.md states: cloud-init's netplan renderer has no case
+    for ``type: infiniband``. Should a cloud-init release render it, this fails: update the docs."""
+    run = _probe(cloudinit_python, tmp_path, openstack.network_data(infiniband()),
+                 "netplan", "debian")
+    assert run.returncode == 0, run.stderr
+    assert next(c for c in json.loads(run.stdout)["config"]
+                if c.get("name") == "ib0")["type"] == "infiniband"
+    net = yaml.safe_load((tmp_path / "out-netplan/etc/netplan/50-cloud-init.yaml").read_text())
+    assert set(net["network"]["ethernets"]) == {"eth0"}
+
+
+def test_networkd_renderer_keeps_infiniband(cloudinit_python: str, tmp_path: Path) -> None:
+    run = _probe(cloudinit_python, tmp_path, openstack.network_data(infiniband()),
+                 "networkd", "debian")
+    assert run.returncode == 0, run.stderr
+    unit = (tmp_path / "out-networkd/etc/systemd/network/10-cloud-init-ib0.network").read_text()
+    assert {"Name=ib0", f"MACAddress={IB_HWADDR}", "Address=10.20.0.5/16",
+            "MTUBytes=2044"} <= set(unit.splitlines())
+
+
+def test_nocloud_infiniband_on_a_sysconfig_guest_is_ethernet(cloud_init: str,
+                                                             tmp_path: Path) -> None:
+    """The caveat docs/guest-configuration.md states: version 2 has no InfiniBand, so cloud-init
+    renders the NoCloud IPoIB entry for sysconfig as TYPE=Ethernet (netplan guests get
+    ``infiniband-mode``, test_netplan.py); RHEL-family guests need the config-2 drive."""
+    files = net_convert(cloud_init, tmp_path, render(infiniband()).nocloud_network_config,
+                        "yaml", "sysconfig")
+    ifcfg = files["etc/sysconfig/network-scripts/ifcfg-ib0"].splitlines()
+    assert {"DEVICE=ib0", "IPADDR=10.20.0.5", "MTU=2044", "TYPE=Ethernet"} <= set(ifcfg)

@@ -16,6 +16,8 @@ from guest_scenarios import UUID, dual_stack
 from vfkeeper.guest.config_drive import write_config_drive
 from vfkeeper.guest.documents import DriveFormat, render
 
+pytestmark = pytest.mark.guest_tools
+
 
 def _xorriso(xorriso: str, *args: str) -> str:
     run = subprocess.run([xorriso, *args], capture_output=True, text=True, check=False)

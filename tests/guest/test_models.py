@@ -101,3 +101,12 @@ def test_a_bad_hostname_is_refused() -> None:
     data["hostname"] = "vm_1"
     with pytest.raises(ValidationError, match="not a host name"):
         Instance(**data)
+
+
+def test_overlapping_subnets_on_one_network_are_refused() -> None:
+    with pytest.raises(ValidationError, match="overlap"):
+        Network(id="n", name="n", subnets=(V4, Subnet(id="s2", cidr="192.0.2.128/25")))
+    with pytest.raises(ValidationError, match="two subnets have the id sub-v4"):
+        Network(id="n", name="n", subnets=(V4, Subnet(id="sub-v4", cidr="10.0.0.0/8")))
+    Network(id="n", name="n", subnets=(V4, Subnet(id="s6", cidr="2001:db8::/64",
+                                                  ipv6_mode="slaac")))

@@ -13,6 +13,8 @@ from guest_scenarios import MAC_A, MAC_B, dual_stack, guest_vlan, infiniband, sl
 from vfkeeper.guest.documents import render
 from vfkeeper.guest.models import Instance
 
+pytestmark = pytest.mark.guest_tools
+
 
 def generate(netplan: str, root: Path, instance: Instance) -> dict[str, list[str]]:
     """``netplan generate`` in a temporary root; networkd's files (name -> lines)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid as uuid_mod
-from functools import cached_property
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -61,6 +61,13 @@ def _cidr(value: str) -> str:
                          f"(e.g. 192.0.2.0/24 or 2001:db8::/64): {exc}") from None
 
 
+@lru_cache(maxsize=4096)
+def _parsed_network(cidr: str) -> IpNetwork:
+    """Parsed once per CIDR: rendering asks for a subnet's network many times (a cache here
+    rather than on the model, which ``model_copy`` would carry over stale)."""
+    return ipaddress.ip_network(cidr)
+
+
 def _ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
@@ -102,9 +109,9 @@ class Subnet(_Frozen):
     host_routes: tuple[HostRoute, ...] = ()
     ipv6_mode: Literal["slaac", "static", "dhcpv6-stateful"] | None = None
 
-    @cached_property
+    @property
     def network(self) -> IpNetwork:
-        return ipaddress.ip_network(self.cidr)
+        return _parsed_network(self.cidr)
 
     @property
     def version(self) -> int:
@@ -149,6 +156,17 @@ class Network(_Frozen):
 
     def subnet(self, subnet_id: str) -> Subnet | None:
         return next((s for s in self.subnets if s.id == subnet_id), None)
+
+    @model_validator(mode="after")
+    def _distinct_subnets(self) -> Network:
+        for i, a in enumerate(self.subnets):
+            for b in self.subnets[:i]:
+                if a.id == b.id:
+                    raise ValueError(f"network {self.name}: two subnets have the id {a.id}")
+                if a.version == b.version and a.network.overlaps(b.network):
+                    raise ValueError(f"network {self.name}: subnets {b.id} ({b.cidr}) and "
+                                     f"{a.id} ({a.cidr}) overlap; give them disjoint ranges")
+        return self
 
 
 class FixedAddress(_Frozen):
@@ -251,8 +269,10 @@ def _check_addresses(port: Port, net: Network) -> None:
                              "give one per subnet")
         seen.add(fixed.subnet_id)
         ip = ipaddress.ip_address(fixed.ip)
-        if ip not in subnet.network or ip in (subnet.network.network_address,
-                                               subnet.network.broadcast_address):
+        reserved = {subnet.network.network_address}  # IPv6: the subnet-router anycast
+        if subnet.version == 4 and subnet.network.prefixlen < 31:
+            reserved.add(subnet.network.broadcast_address)
+        if ip not in subnet.network or ip in reserved:
             raise ValueError(f"port {port.id}: {fixed.ip} is not a host address of subnet "
                              f"{subnet.id} ({subnet.cidr})")
         if subnet.gateway is not None and ip == ipaddress.ip_address(subnet.gateway):
