@@ -3,5 +3,6 @@ and cloud-init NoCloud ``network-config`` / ``meta-data`` / ``user-data``, rende
 models (:mod:`vfkeeper.guest.models`), and config-drive images holding them
 (:mod:`vfkeeper.guest.config_drive`, the only module here that writes files).
 
-Pure: nothing here reads the store or a host. Not yet wired to the controller or the API.
+Pure: nothing here reads the store or a host; :mod:`vfkeeper.controller.metadata` builds the
+models from the store and serves the documents.
 """
