@@ -3,3 +3,4 @@
 # The agent-report tables live in their own module on the same declarative Base; importing it
 # here means any use of the store sees the complete schema (Alembic compares all of it).
 from vfkeeper.store import agent_models as agent_models
+from vfkeeper.store import partition_models as partition_models

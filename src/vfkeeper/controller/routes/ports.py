@@ -11,6 +11,7 @@ from vfkeeper.controller import ports
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.fields import InstanceId, NetworkKey, PortId
+from vfkeeper.controller.partitions import port_partitions
 from vfkeeper.store.models import Port
 
 
@@ -39,8 +40,10 @@ def router(ctx: Context) -> APIRouter:
             rows = list(s.scalars(stmt))
             names = ports.host_names(s, {p.host_id for p in rows if p.host_id})
             desired, actual = ports.states(s, rows)
+            parts = port_partitions(s, [p.id for p in rows])
             return [ports.port_view(p, names, desired=desired.get(p.id),
-                                    actual=actual.get(p.id)) for p in rows]
+                                    actual=actual.get(p.id), partition=parts.get(p.id))
+                    for p in rows]
 
     @r.get("/{port_id}", dependencies=[viewer])
     def show_port(port_id: PortId) -> dict[str, Any]:
@@ -49,7 +52,8 @@ def router(ctx: Context) -> APIRouter:
             ids = {port.host_id} if port.host_id is not None else set()
             desired, actual = ports.states(s, [port])
             return ports.port_view(port, ports.host_names(s, ids), desired=desired.get(port.id),
-                                   actual=actual.get(port.id))
+                                   actual=actual.get(port.id),
+                                   partition=port_partitions(s, [port.id]).get(port.id))
 
     @r.delete("/{port_id}", status_code=204, dependencies=[admin])
     def delete_port(port_id: PortId) -> None:
