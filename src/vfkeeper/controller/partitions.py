@@ -160,22 +160,63 @@ def membership_view(row: PartitionMembership) -> dict[str, Any]:
             "attempts": row.attempts, "error": row.last_error, "updated_at": row.updated_at}
 
 
-def port_partitions(session: Session, port_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Port id → its partition membership as a port shows it (the wanted one first: a port
-    re-bound while its old membership leaves shows the new one)."""
-    ids = list(port_ids)
-    if not ids:
+def memberships(session: Session, *, managed: bool,
+                pkey: int | None = None) -> list[dict[str, Any]]:
+    """Every membership as shown: the rows, and what the allocations need that the
+    reconciler has not recorded yet (``pending_add``, or ``external``), sorted."""
+    have = rows(session, pkey=pkey)
+    out = [membership_view(r) for r in have.values()]
+    for key, w in wanted(session).items():
+        if key in have or (pkey is not None and w.pkey != pkey):
+            continue
+        out.append({"pkey": f"{w.pkey:#06x}", "guid": w.guid, "membership": w.membership,
+                    "port_id": w.port_id,
+                    "state": EXTERNAL if not managed or w.shared else PENDING_ADD,
+                    "verified": False, "attempts": 0, "error": None, "updated_at": None})
+    return sorted(out, key=lambda m: (m["pkey"], m["guid"]))
+
+
+def port_partitions(session: Session, ports: Iterable[Port], *,
+                    managed: bool) -> dict[str, dict[str, Any]]:
+    """Port id → its partition membership as a port shows it: for a bound InfiniBand port
+    with a GUID on a PKey network, the row of (its network's PKey, its GUID), or
+    ``pending_add`` before the reconciler recorded it (``external`` with the ``none`` backend
+    or on a shared network); for another port, a row of its that is still leaving."""
+    listed = list(ports)
+    if not listed:
         return {}
-    out: dict[str, dict[str, Any]] = {}
+    ids = [p.id for p in listed]
+    nets = {n.id: n for n in session.scalars(select(Network).where(
+        Network.id.in_({p.network_id for p in listed}), Network.segmentation_type == "pkey"))}
+    bound = set(session.scalars(select(Allocation.port_id).where(Allocation.port_id.in_(ids))))
+    by_port: dict[str, list[PartitionMembership]] = {}
     for row in session.scalars(select(PartitionMembership).where(
             PartitionMembership.port_id.in_(ids))):
-        if row.port_id is None:
-            continue
-        if row.port_id in out and row.state == PENDING_REMOVE:
-            continue
-        out[row.port_id] = {"pkey": f"{row.pkey:#06x}", "membership": row.membership,
-                            "state": row.state, "error": row.last_error}
+        by_port.setdefault(row.port_id or "", []).append(row)
+    out: dict[str, dict[str, Any]] = {}
+    for port in listed:
+        rows_of = by_port.get(port.id, [])
+        net = nets.get(port.network_id)
+        pkey = net.segmentation_id if net is not None else None
+        if port.id in bound and net is not None and port.guid and pkey is not None and \
+                pkey != DEFAULT_PKEY:
+            mine = next((r for r in rows_of if r.pkey == pkey and r.guid == port.guid), None)
+            if mine is not None:
+                out[port.id] = _shown(mine)
+            else:
+                out[port.id] = {
+                    "pkey": f"{pkey:#06x}",
+                    "membership": "full" if net.pkey_full_membership else "limited",
+                    "state": EXTERNAL if not managed or net.pkey_shared else PENDING_ADD,
+                    "error": None}
+        elif rows_of:
+            out[port.id] = _shown(rows_of[0])
     return out
+
+
+def _shown(row: PartitionMembership) -> dict[str, Any]:
+    return {"pkey": f"{row.pkey:#06x}", "membership": row.membership, "state": row.state,
+            "error": row.last_error}
 
 
 def shown_port_status(status: str, partition: Mapping[str, Any] | None) -> str:
@@ -187,7 +228,7 @@ def shown_port_status(status: str, partition: Mapping[str, Any] | None) -> str:
     return status
 
 
-def summary(session: Session) -> list[dict[str, Any]]:
+def summary(session: Session, *, managed: bool) -> list[dict[str, Any]]:
     """One entry per PKey that a vfkeeper network uses or that has membership rows."""
     nets: dict[int, list[Network]] = {}
     for net in session.scalars(select(Network).where(Network.segmentation_type == "pkey")
@@ -195,8 +236,8 @@ def summary(session: Session) -> list[dict[str, Any]]:
         if net.segmentation_id is not None:
             nets.setdefault(net.segmentation_id, []).append(net)
     counts: dict[int, dict[str, int]] = {}
-    for row in rows(session).values():
-        counts.setdefault(row.pkey, dict.fromkeys(STATES, 0))[row.state] += 1
+    for m in memberships(session, managed=managed):
+        counts.setdefault(int(m["pkey"], 16), dict.fromkeys(STATES, 0))[m["state"]] += 1
     out = []
     for pkey in sorted(set(nets) | set(counts)):
         networks = nets.get(pkey, [])

@@ -35,7 +35,8 @@ def router(ctx: Context) -> APIRouter:
         """Every PKey vfkeeper's networks use, with its members counted by state, and the
         reconciler's last pass. PKeys are hex strings."""
         with ctx.db.read() as s:
-            return {"subnet_manager": ctx.partitions.status(), "partitions": pt.summary(s)}
+            return {"subnet_manager": ctx.partitions.status(),
+                    "partitions": pt.summary(s, managed=ctx.partitions.managed)}
 
     @r.get("/{pkey}", dependencies=[viewer])
     def show_partition(pkey: PkeyText) -> dict[str, Any]:
@@ -43,8 +44,10 @@ def router(ctx: Context) -> APIRouter:
         has (read now), and the difference."""
         key = _pkey(pkey)
         with ctx.db.read() as s:
-            summary = next((p for p in pt.summary(s) if p["pkey"] == f"{key:#06x}"), None)
-            members = [pt.membership_view(row) for row in pt.rows(s, pkey=key).values()]
+            managed = ctx.partitions.managed
+            summary = next((p for p in pt.summary(s, managed=managed)
+                            if p["pkey"] == f"{key:#06x}"), None)
+            members = pt.memberships(s, managed=managed, pkey=key)
         out: dict[str, Any] = {
             "pkey": f"{key:#06x}", "networks": summary["networks"] if summary else [],
             "shared": bool(summary and summary["shared"]), "wanted": members,

@@ -40,7 +40,7 @@ def router(ctx: Context) -> APIRouter:
             rows = list(s.scalars(stmt))
             names = ports.host_names(s, {p.host_id for p in rows if p.host_id})
             desired, actual = ports.states(s, rows)
-            parts = port_partitions(s, [p.id for p in rows])
+            parts = port_partitions(s, rows, managed=ctx.partitions.managed)
             return [ports.port_view(p, names, desired=desired.get(p.id),
                                     actual=actual.get(p.id), partition=parts.get(p.id))
                     for p in rows]
@@ -53,7 +53,8 @@ def router(ctx: Context) -> APIRouter:
             desired, actual = ports.states(s, [port])
             return ports.port_view(port, ports.host_names(s, ids), desired=desired.get(port.id),
                                    actual=actual.get(port.id),
-                                   partition=port_partitions(s, [port.id]).get(port.id))
+                                   partition=port_partitions(
+                                       s, [port], managed=ctx.partitions.managed).get(port.id))
 
     @r.delete("/{port_id}", status_code=204, dependencies=[admin])
     def delete_port(port_id: PortId) -> None:
