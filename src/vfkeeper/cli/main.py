@@ -29,6 +29,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "token": "vfkeeper.cli.token",
     "host": "vfkeeper.cli.host",
     "network": "vfkeeper.cli.network",
+    "partition": "vfkeeper.cli.partition",
     "port": "vfkeeper.cli.port",
     "instance": "vfkeeper.cli.instance",
     "pool": "vfkeeper.cli.pool",
