@@ -224,9 +224,13 @@ class PartitionReconciler:
 
     def _pass(self, full: bool) -> PassReport:
         report = PassReport(ran=True, full=full and self.managed)
-        with self.db.write() as s:
-            have = pt.record_wanted(s, pt.wanted(s), managed=self.managed, now=self._clock())
-            pending = _pending(have.values())
+        with self.db.read() as s:  # most passes find nothing new: no write lock for them
+            want, have = pt.wanted(s), pt.rows(s)
+        if pt.out_of_line(want, have, managed=self.managed):
+            with self.db.write() as s:
+                have = pt.record_wanted(s, pt.wanted(s), managed=self.managed,
+                                        now=self._clock())
+        pending = _pending(have.values())
         if not self.managed:
             return self._done(report, pending)
         operator: set[int] = set()

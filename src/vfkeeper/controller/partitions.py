@@ -124,6 +124,21 @@ def record_wanted(session: Session, want: Mapping[Key, Wanted], *, managed: bool
     return have
 
 
+def out_of_line(want: Mapping[Key, Wanted], have: Mapping[Key, PartitionMembership], *,
+                managed: bool) -> bool:
+    """Whether :func:`record_wanted` would change any row."""
+    if any(key not in want and row.state != PENDING_REMOVE for key, row in have.items()):
+        return True
+    for key, w in want.items():
+        row = have.get(key)
+        if row is None or row.port_id != w.port_id or row.membership != w.membership:
+            return True
+        external = not managed or w.shared
+        if (row.state == EXTERNAL) != external or row.state == PENDING_REMOVE:
+            return True
+    return False
+
+
 def owned_pkeys(session: Session) -> set[int]:
     """The PKeys vfkeeper manages at the SM: its PKey networks' (not the shared ones), and any
     it still has GUIDs to take out of."""
