@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -313,3 +314,21 @@ def test_of_two_controller_replicas_only_one_drives_the_sm(
     finally:
         first.state.ctx.db.dispose()
         second.state.ctx.db.dispose()
+
+
+def test_the_reconciler_runs_in_the_background_while_the_app_serves(
+        ib: httpx.Client, ib_app: FastAPI, sm: FakeSubnetManager) -> None:
+    boot(ib, "full", GUID_1)
+    rec = reconciler(ib_app)
+
+    async def serve_until_member() -> None:
+        async with ib_app.router.lifespan_context(ib_app):
+            assert rec.status()["running"] is True
+            with anyio.fail_after(30):
+                while sm.read().members_of(FULL) != {GUID_1: "full"}:
+                    rec.poke()
+                    await anyio.sleep(0.05)
+
+    anyio.run(serve_until_member)
+    assert rec.status()["running"] is False  # stopped with the app
+    assert ib.get("/v1/partitions").json()["subnet_manager"]["last_pass"]["ran"] is True
