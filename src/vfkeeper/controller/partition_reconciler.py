@@ -99,8 +99,11 @@ class Leadership:
             self._lock_file = Path(str(make_url(db.url).database) + ".partitions.lock")
 
     @contextmanager
-    def hold(self) -> Iterator[bool]:
-        if not self._local.acquire(blocking=False):
+    def hold(self, *, wait_local: bool = False) -> Iterator[bool]:
+        """Whether this caller holds the lock for the block. ``wait_local``: wait for a pass
+        of this process's own to finish (a forced sync behind the background loop's pass)
+        rather than give up; another process's hold is never waited for."""
+        if not self._local.acquire(blocking=wait_local, timeout=120 if wait_local else -1):
             yield False
             return
         try:
@@ -213,8 +216,10 @@ class PartitionReconciler:
         return self._last_full is None or \
             self._monotonic() - self._last_full >= self.sync_interval_s
 
-    def run_pass(self, *, full: bool = False) -> PassReport:
-        with self.leadership.hold() as leader:
+    def run_pass(self, *, full: bool = False, wait: bool = False) -> PassReport:
+        """One pass (see the module); ``wait``: behind a pass of this process's already
+        running, instead of giving up (``ran`` False) as behind another replica's."""
+        with self.leadership.hold(wait_local=wait) as leader:
             if not leader:
                 report = PassReport(ran=False, finished_at=self._clock())
             else:

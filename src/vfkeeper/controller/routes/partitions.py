@@ -74,7 +74,7 @@ def router(ctx: Context) -> APIRouter:
     def sync_partitions() -> dict[str, Any]:
         """Compare the subnet manager with the allocations now and send what differs (one
         batch). 409 when another controller replica drives the SM at the moment."""
-        report = ctx.partitions.run_pass(full=True)
+        report = ctx.partitions.run_pass(full=True, wait=True)
         if not report.ran:
             raise SyncElsewhereError()
         return report.view()
