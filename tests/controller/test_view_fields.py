@@ -81,5 +81,5 @@ def test_pkey_networks_show_the_pkey_in_hex(api: httpx.Client) -> None:
                                                            "full_membership": True}})
     assert made.status_code == 201, made.text
     seg = made.json()["segmentation"]
-    assert seg == {"type": "pkey", "id": 0x0A01, "full_membership": True, "pkey": "0x8a01",
-                   "partition": "0x0a01"}
+    assert seg == {"type": "pkey", "id": 0x0A01, "full_membership": True, "shared": False,
+                   "pkey": "0x8a01", "partition": "0x0a01"}

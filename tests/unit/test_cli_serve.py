@@ -76,3 +76,40 @@ def test_a_database_that_cannot_be_opened_exits_1_naming_it(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path / 'no-such-dir' / 'c.sqlite'}"
     result = CliRunner().invoke(build_app(), ["serve", "--db", url])
     assert result.exit_code == 1 and url in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--subnet-manager", "opensm"], "needs the partitions file"),
+        (["--subnet-manager", "opensm", "--partitions-file", "{tmp}/p.conf"],
+         "needs a way to tell OpenSM to reload"),
+        (["--subnet-manager", "opensm", "--partitions-file", "{tmp}/p.conf",
+          "--opensm-pidfile", "{tmp}/pid", "--opensm-reload-command", "true"], "not both"),
+        (["--subnet-manager", "opensm", "--partitions-file", "{tmp}/bad.conf",
+          "--opensm-pidfile", "{tmp}/pid"], "OpenSM would not parse this file"),
+        (["--subnet-manager", "opensm", "--partitions-file", "{tmp}/p.conf",
+          "--opensm-pidfile", "{tmp}/pid", "--partitions-base", "{tmp}/none.conf"],
+         "does not exist"),
+        (["--subnet-manager", "ufm"], "needs UFM's base address"),
+        (["--subnet-manager", "ufm", "--ufm-url", "https://ufm.example.com"],
+         "needs credentials"),
+        (["--subnet-manager", "ufm", "--ufm-url", "https://ufm.example.com",
+          "--ufm-token-file", "{tmp}/token", "--ufm-ca-file", "{tmp}/no-ca.pem"],
+         "cannot read"),
+        (["--subnet-manager", "ufm", "--ufm-url", "http://ufm.example.com",
+          "--ufm-token-file", "{tmp}/token"], "https"),
+        (["--partitions-file", "{tmp}/p.conf"], "applies to --subnet-manager opensm only"),
+        (["--subnet-manager", "bogus"], "is not none, opensm or ufm"),
+    ],
+)
+def test_subnet_manager_settings_that_cannot_work_exit_2_naming_the_option(
+        tmp_path: Path, args: list[str], says: str) -> None:
+    (tmp_path / "token").write_text("abc123\n")
+    (tmp_path / "bad.conf").write_text("bad\n")
+    argv = ["serve", "--db", f"sqlite:///{tmp_path / 'c.sqlite'}",
+            *(a.replace("{tmp}", str(tmp_path)) for a in args)]
+    result = CliRunner().invoke(build_app(), argv)
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -30,6 +30,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "host": "vfkeeper.cli.host",
     "network": "vfkeeper.cli.network",
     "subnet": "vfkeeper.cli.subnet",
+    "partition": "vfkeeper.cli.partition",
     "port": "vfkeeper.cli.port",
     "instance": "vfkeeper.cli.instance",
     "pool": "vfkeeper.cli.pool",

@@ -19,7 +19,8 @@ def segmentation_text(seg: dict[str, Any]) -> str:
     kind = seg.get("type")
     if kind == "pkey":
         member = "full" if seg.get("full_membership") else "limited"
-        return f"pkey {seg.get('pkey')} ({member} member)"
+        shared = ", shared" if seg.get("shared") else ""
+        return f"pkey {seg.get('pkey')} ({member} member{shared})"
     if kind == "vlan":
         return f"vlan {seg.get('id')}"
     return str(kind)
@@ -50,6 +51,10 @@ def create(
                                       help="VLAN id 1-4094, or PKey 0x0001-0x7fff."),
     full_membership: bool = typer.Option(False, "--full-membership",
                                          help="PKey: full partition member."),
+    shared: bool = typer.Option(False, "--shared",
+                                help="PKey: an operator-owned partition (defined at the "
+                                     "subnet manager, not by vfkeeper); vfkeeper puts ports "
+                                     "on it but never changes its membership."),
     mtu: int = typer.Option(1500, "--mtu"),
     controller: str = CONTROLLER, token: str | None = TOKEN, as_json: bool = JSON,
 ) -> None:
@@ -59,6 +64,8 @@ def create(
         seg["id"] = segmentation_id(seg_id)
     if full_membership:
         seg["full_membership"] = True
+    if shared:
+        seg["shared"] = True
     data = client(ctx, controller, token).call("POST", "/v1/networks", body={
         "name": name, "physical_network": physical_network, "segmentation": seg, "mtu": mtu})
     show(data if as_json else _readable(data), as_json)

@@ -10,6 +10,9 @@ configured range, which keeps two controllers from colliding in the first place.
 * GUIDs: drawn from an inclusive ``0xLOW-0xHIGH`` range; never all-zero ("not set") nor all-ones
   (the kernel's "clear" value).
 * A requested address is honoured if free, else 409 (:class:`AddressTakenError`).
+* A GUID that is still in a partition for another port (its membership row is not yet removed:
+  the subnet manager has not confirmed it left) is not free: a requested one is refused with
+  409 (:class:`GuidLeavingError`), and drawn ones are drawn again.
 * A boot draws its addresses unchecked (``check=False``: no look-up per address); a duplicate is
   refused by the unique constraint and the boot retries, drawing checked addresses then, so a
   nearly full pool still ends in :class:`AddressPoolExhaustedError`, not in endless retries.
@@ -24,9 +27,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from vfkeeper.controller.errors import AddressPoolExhaustedError, AddressTakenError
+from vfkeeper.controller.errors import (
+    AddressPoolExhaustedError,
+    AddressTakenError,
+    GuidLeavingError,
+)
 from vfkeeper.domain.guid import GUID_CLEAR, parse_guid, parse_mac
 from vfkeeper.store.models import Port
+from vfkeeper.store.partition_models import PartitionMembership
 
 _TRIES = 32
 _Column = InstrumentedAttribute[str | None]
@@ -115,11 +123,24 @@ class AddressPools:
         if requested is not None:
             guid = parse_guid(requested, allow_zero=False, allow_clear=False).canonical
             _check_free(session, Port.guid, guid, port_id, "GUID")
+            leaving = _leaving(session, guid, port_id)
+            if leaving is not None:
+                raise GuidLeavingError(guid, leaving)
             return guid
+        pool = f"range 0x{self.guid_low:016x}-0x{self.guid_high:016x}"
         if not check:
-            return self._guid_candidate()
-        return self._draw(session, Port.guid, self._guid_candidate, "GUID",
-                          f"range 0x{self.guid_low:016x}-0x{self.guid_high:016x}")
+            # no port holds it (the unique constraint refuses that), but one leaving a
+            # partition must not be reused: one indexed look-up, the boot's only one per GUID
+            for _ in range(_TRIES):
+                guid = self._guid_candidate()
+                if _leaving(session, guid, port_id) is None:
+                    return guid
+            raise AddressPoolExhaustedError("GUID", pool, _TRIES)
+        for _ in range(_TRIES):
+            guid = self._draw(session, Port.guid, self._guid_candidate, "GUID", pool)
+            if _leaving(session, guid, port_id) is None:
+                return guid
+        raise AddressPoolExhaustedError("GUID", pool, _TRIES)
 
     @staticmethod
     def _draw(
@@ -136,3 +157,13 @@ def _check_free(session: Session, column: _Column, value: str, port_id: str, kin
     holder = session.scalar(select(Port.id).where(column == value))
     if holder is not None and holder != port_id:
         raise AddressTakenError(kind, value, holder)
+
+
+def _leaving(session: Session, guid: str, port_id: str) -> int | None:
+    """The partition ``guid`` is still a member of (or not yet confirmed out of) for a port
+    other than ``port_id``; ``None`` when there is none."""
+    return session.scalar(
+        select(PartitionMembership.pkey)
+        .where(PartitionMembership.guid == guid, PartitionMembership.state != "external",
+               (PartitionMembership.port_id != port_id) | PartitionMembership.port_id.is_(None))
+        .limit(1))

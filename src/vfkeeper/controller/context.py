@@ -10,6 +10,7 @@ from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.auth import Auth
 from vfkeeper.controller.cluster import SchedulingCache
 from vfkeeper.controller.hosts import MatcherFactory
+from vfkeeper.controller.partition_reconciler import PartitionReconciler
 from vfkeeper.controller.settings import ControllerSettings
 from vfkeeper.store.database import Database
 
@@ -24,3 +25,5 @@ class Context:
     clock: Callable[[], datetime]
     scheduling: SchedulingCache
     """This process's cached cluster view."""
+    partitions: PartitionReconciler
+    """Drives the subnet manager (``ctx.partitions.backend``) from the membership rows."""

@@ -17,10 +17,18 @@ The tree (add new errors where they belong, and list them here)::
     │   ├── AddressTakenError       409 ``address_taken``: the requested MAC or GUID is in use
     │   ├── AddressPoolExhaustedError 409 ``address_pool_exhausted``: no free MAC/GUID left
     │   ├── SubnetExhaustedError    409 ``subnet_exhausted``: no free IP address in a subnet
-    │   └── ClaimRaceError          409 ``claim_contended``: kept losing claim races; retry
+    │   ├── ClaimRaceError          409 ``claim_contended``: kept losing claim races; retry
+    │   ├── GuidLeavingError        409 ``guid_leaving_partition``: the GUID is still leaving
+    │   │                           a partition (the SM has not confirmed its removal)
+    │   ├── OperatorPartitionConflictError 409 ``operator_partition``: the PKey is an
+    │   │                           operator-owned partition (create the network shared)
+    │   └── SyncElsewhereError      409 ``partition_sync_elsewhere``: another controller
+    │                               replica drives the subnet manager now
     ├── InvalidInputError           422 ``invalid_input``: well-formed but unacceptable values
-    └── NotReadyError               503 ``not_ready``: the database does not answer, or its
-                                    schema is not at this vfkeeper's head (``/readyz``)
+    ├── NotReadyError               503 ``not_ready``: the database does not answer, or its
+    │                               schema is not at this vfkeeper's head (``/readyz``)
+    └── SubnetManagerUnavailableError 503 ``sm_unavailable``: the subnet manager cannot be
+                                    asked now
 
 Every error carries ``details`` (a JSON-able dict with the data a user needs) and a message that
 says what was wrong and what to do. :mod:`vfkeeper.controller.handlers` is the only place that
@@ -187,3 +195,39 @@ class InvalidInputError(ControllerError):
 class NotReadyError(ControllerError):
     http_status = 503
     code = "not_ready"
+
+
+class GuidLeavingError(ConflictError):
+    code = "guid_leaving_partition"
+
+    def __init__(self, guid: str, pkey: int) -> None:
+        super().__init__(
+            f"GUID {guid} is still leaving partition {pkey:#06x}: the subnet manager has not "
+            "confirmed its removal, and a GUID is never given to another port before that; "
+            f"ask again once it is gone (vfkeeper partition show {pkey:#06x}), or leave the "
+            "GUID out to get a free one",
+            {"guid": guid, "pkey": f"{pkey:#06x}"},
+        )
+
+
+class OperatorPartitionConflictError(ConflictError):
+    code = "operator_partition"
+
+    def __init__(self, message: str, pkey: int) -> None:
+        super().__init__(message, {"pkey": f"{pkey:#06x}"})
+
+
+class SyncElsewhereError(ConflictError):
+    code = "partition_sync_elsewhere"
+
+    def __init__(self) -> None:
+        super().__init__("another controller replica drives the subnet manager now (it holds "
+                         "the partition lock); ask again, or ask that replica")
+
+
+class SubnetManagerUnavailableError(ControllerError):
+    http_status = 503
+    code = "sm_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

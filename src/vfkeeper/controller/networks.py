@@ -28,6 +28,10 @@ class Segmentation(BaseModel):
     """VLAN id (1-4094) or PKey (0x0001-0x7fff; JSON numbers or "0x..." strings)."""
     full_membership: bool = False
     """PKeys only: the port is a full member of the partition (PKey | 0x8000)."""
+    shared: bool = False
+    """PKeys only: the PKey is an operator-owned partition (already defined at the subnet
+    manager, not by vfkeeper); vfkeeper puts ports on it but never changes its membership.
+    Without it, a PKey the SM lists as the operator's is refused (409)."""
 
     @field_validator("id", mode="before")
     @classmethod
@@ -44,13 +48,15 @@ class Segmentation(BaseModel):
         if self.type == "flat":
             if self.id is not None or self.full_membership:
                 raise ValueError("a flat network has no segmentation id or membership flag")
+            if self.shared:
+                raise ValueError("shared applies to PKeys only")
         elif self.id is None:
             raise ValueError(f"a {self.type} network needs a segmentation id")
         elif self.type == "vlan":
             if not 1 <= self.id <= 4094:
                 raise ValueError(f"VLAN id {self.id} is outside 1-4094")
-            if self.full_membership:
-                raise ValueError("full_membership applies to PKeys only")
+            if self.full_membership or self.shared:
+                raise ValueError("full_membership and shared apply to PKeys only")
         elif 0x8001 <= self.id <= 0xFFFE:
             raise ValueError(
                 f"PKey {self.id:#06x} has the full-membership bit set: give the partition "
@@ -76,6 +82,7 @@ def network_view(n: Network) -> dict[str, Any]:
     seg: dict[str, Any] = {"type": n.segmentation_type, "id": n.segmentation_id}
     if n.segmentation_type == "pkey" and n.segmentation_id is not None:
         seg["full_membership"] = n.pkey_full_membership
+        seg["shared"] = n.pkey_shared
         seg["pkey"] = f"{n.segmentation_id | (0x8000 if n.pkey_full_membership else 0):#06x}"
         seg["partition"] = f"{n.segmentation_id:#06x}"
     return {"id": n.id, "name": n.name, "physical_network": n.physical_network,
@@ -88,7 +95,8 @@ def create_network(session: Session, body: NetworkCreate) -> Network:
     net = Network(
         id=str(uuid.uuid4()), name=body.name, physical_network=body.physical_network,
         segmentation_type=body.segmentation.type, segmentation_id=body.segmentation.id,
-        pkey_full_membership=body.segmentation.full_membership, mtu=body.mtu,
+        pkey_full_membership=body.segmentation.full_membership,
+        pkey_shared=body.segmentation.shared, mtu=body.mtu,
     )
     session.add(net)
     session.flush()

@@ -15,6 +15,7 @@ from vfkeeper.controller.desired_state import claimed_port
 from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
 from vfkeeper.controller.fields import AssignableGuid, Kbps, Mac, NetworkKey, PortName
 from vfkeeper.controller.networks import find_network
+from vfkeeper.controller.partitions import shown_port_status
 from vfkeeper.controller.subnets import FixedIp, assign_addresses
 from vfkeeper.domain.lifecycle import PortStatus
 from vfkeeper.store.models import Allocation, Host, Network, Port
@@ -113,11 +114,15 @@ def delete_port(session: Session, port_id: str) -> None:
 def port_view(port: Port, host_names: dict[int, str], *,
               desired: dict[str, Any] | None = None,
               actual: dict[str, Any] | None = None,
-              fixed_ips: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The port, with its IP addresses (``fixed_ips``, :func:`subnets.addresses_of`);
-    ``desired`` (what the claim asks the agent to program) and ``actual`` (what
+              fixed_ips: list[dict[str, Any]] | None = None,
+              partition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The port, with its IP addresses (``fixed_ips``, :func:`subnets.addresses_of`) and its
+    partition membership (``partition``); ``desired`` (what the claim asks the agent to
+    program) and ``actual`` (what
     the host's agent last reported for this binding) for bound ports, ``None`` for unbound
-    ones (whose ``status`` is ``DOWN``)."""
+    ones (whose ``status`` is ``DOWN``). ``partition``: an InfiniBand port's membership of
+    its network's partition (:func:`vfkeeper.controller.partitions.port_partitions`); while it
+    is pending the port is shown ``BUILD`` even when its agent reports it ``ACTIVE``."""
     return {
         "id": port.id, "name": port.name, "network_id": port.network_id,
         "vnic_type": port.vnic_type, "mac": port.mac, "guid": port.guid,
@@ -125,7 +130,8 @@ def port_view(port: Port, host_names: dict[int, str], *,
         "qos": {"min_kbps": port.qos_min_kbps, "max_kbps": port.qos_max_kbps},
         "link_state": port.link_state, "fixed_ips": fixed_ips or [],
         "instance_id": port.instance_id,
-        "status": port.status,
+        "status": shown_port_status(port.status, partition),
+        "partition": partition,
         "binding:host_id": host_names.get(port.host_id) if port.host_id else None,
         "binding:vnic_type": port.vnic_type,
         "binding:vif_type": port.vif_type,

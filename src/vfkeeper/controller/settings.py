@@ -45,6 +45,24 @@ class ControllerSettings(BaseModel):
     @classmethod
     def _migration_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(check_domain(d) for d in value)
+    subnet_manager: Literal["none", "opensm", "ufm"] = "none"
+    """Which subnet manager vfkeeper puts InfiniBand port GUIDs into partitions with
+    (:mod:`vfkeeper.controller.sm_setup`); ``none``: membership is managed outside vfkeeper."""
+    partitions_file: str | None = None
+    partitions_base: str | None = None
+    opensm_pidfile: str | None = None
+    opensm_reload_command: str | None = None
+    ufm_url: str | None = None
+    ufm_user: str | None = None
+    ufm_password_file: str | None = None
+    ufm_token_file: str | None = None
+    ufm_ca_file: str | None = None
+    ufm_insecure: bool = False
+    ufm_timeout_s: float = Field(default=10.0, gt=0)
+    opensm_readback: bool = False
+    """Read each changed port's PKey table back with ``smpquery`` after a reload."""
+    partition_sync_interval_s: float = Field(default=60.0, gt=0)
+    """How often the partition reconciler compares the SM's view with the allocations."""
     api_docs: bool = False
     """Serve ``/docs`` (Swagger UI) and ``/redoc``: FastAPI's pages, which load their scripts
     and styles from the jsDelivr CDN, so the browser needs the internet. ``/openapi.json`` is

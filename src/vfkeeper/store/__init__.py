@@ -5,4 +5,5 @@
 # compares all of it).
 from vfkeeper.store import agent_models as agent_models
 from vfkeeper.store import guest_models as guest_models
+from vfkeeper.store import partition_models as partition_models
 from vfkeeper.store import subnet_models as subnet_models

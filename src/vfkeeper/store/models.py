@@ -121,6 +121,9 @@ class Network(Base):
     segmentation_type: Mapped[str] = mapped_column(String(8))
     segmentation_id: Mapped[int | None] = mapped_column(Integer)
     pkey_full_membership: Mapped[bool] = mapped_column(Boolean, default=False)
+    pkey_shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The PKey is an operator-owned partition vfkeeper may put ports on but never changes:
+    its members are managed outside vfkeeper."""
     mtu: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 

@@ -11,6 +11,7 @@ from vfkeeper.controller import networks
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.fields import NetworkKey
+from vfkeeper.controller.partitions import check_network_pkey
 from vfkeeper.store.models import Network
 
 
@@ -21,6 +22,11 @@ def router(ctx: Context) -> APIRouter:
 
     @r.post("", status_code=201, dependencies=[admin])
     def create_network(body: networks.NetworkCreate) -> dict[str, Any]:
+        """A PKey network on a partition the subnet manager lists as the operator's is
+        refused (409) unless ``segmentation.shared`` is true."""
+        seg = body.segmentation
+        if seg.type == "pkey" and seg.id is not None:
+            check_network_pkey(ctx.partitions.backend, seg.id, shared=seg.shared)
         with ctx.db.write() as s:
             return networks.network_view(networks.create_network(s, body))
 

@@ -12,6 +12,7 @@ from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.fields import InstanceId, NetworkKey, PortId
 from vfkeeper.controller.instances import with_claim_retries
+from vfkeeper.controller.partitions import port_partitions
 from vfkeeper.store.models import Port
 
 
@@ -47,8 +48,10 @@ def router(ctx: Context) -> APIRouter:
             names = ports.host_names(s, {p.host_id for p in rows if p.host_id})
             desired, actual = ports.states(s, rows)
             addresses = subnets.addresses_of(s, rows)
+            parts = port_partitions(s, rows, managed=ctx.partitions.managed)
             return [ports.port_view(p, names, desired=desired.get(p.id),
-                                    actual=actual.get(p.id), fixed_ips=addresses[p.id])
+                                    actual=actual.get(p.id), fixed_ips=addresses[p.id],
+                                    partition=parts.get(p.id))
                     for p in rows]
 
     @r.get("/{port_id}", dependencies=[viewer])
@@ -59,7 +62,9 @@ def router(ctx: Context) -> APIRouter:
             desired, actual = ports.states(s, [port])
             return ports.port_view(port, ports.host_names(s, ids), desired=desired.get(port.id),
                                    actual=actual.get(port.id),
-                                   fixed_ips=subnets.addresses_of(s, [port])[port.id])
+                                   fixed_ips=subnets.addresses_of(s, [port])[port.id],
+                                   partition=port_partitions(
+                                       s, [port], managed=ctx.partitions.managed).get(port.id))
 
     @r.delete("/{port_id}", status_code=204, dependencies=[admin])
     def delete_port(port_id: PortId) -> None:
