@@ -36,10 +36,10 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vfkeeper.controller import claims, instances
+from vfkeeper.controller import claims, instances, releases
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, InvalidInputError
 from vfkeeper.controller.fields import HostName, column_length
@@ -96,10 +96,10 @@ def start_task(instance: Instance, kind: TaskKind, target_host_id: int | None = 
 def roll_back(session: Session, instance: Instance, error: str) -> None:
     """End a migration where it started: free the reservation; the source plugs back in."""
     target = instance.target_host_id
-    session.execute(delete(Allocation).where(Allocation.instance_id == instance.id,
-                                             Allocation.incoming.is_(True)))
-    end_task(instance, done=False, error=f"migration failed: {error}")
     claims.bump_hosts(session, instance.host_id, target)
+    releases.free(session, releases.MIGRATION_ROLLED_BACK, Allocation.instance_id == instance.id,
+                  Allocation.incoming.is_(True))
+    end_task(instance, done=False, error=f"migration failed: {error}")
 
 
 def end_task(instance: Instance, *, done: bool, error: str | None = None) -> None:
