@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from vfkeeper.store.invariants import violations
-from vfkeeper.store.models import DeviceRelease
+from vfkeeper.store.models import Allocation, DeviceRelease
 
 HOST = "host-b"
 
@@ -219,3 +219,36 @@ def test_a_host_with_releasing_devices_cannot_be_deleted(vlan_cluster: httpx.Cli
     assert "2 releasing devices" in refused.json()["error"]["message"]
     _report(api)
     assert api.delete(f"/v1/hosts/{HOST}").status_code == 204
+
+
+def test_a_rolled_back_reservation_is_releasing_on_the_destination(
+        vlan_cluster: httpx.Client) -> None:
+    api = vlan_cluster
+    for host in ("host-a", "host-b"):
+        assert api.post(f"/v1/hosts/{host}/heartbeat",
+                        json={"migration_uri": f"qemu+tcp://{host}/system"}).is_success
+    inst = _boot(api, 1, host="host-a").json()
+    moving = api.post(f"/v1/instances/{inst['id']}/migrate", json={"host": HOST}).json()
+    [reserved] = [i["device"] for i in moving["task"]["incoming"]]
+    failed = {"task_id": moving["task"]["id"], "instance_id": inst["id"], "role": "target",
+              "status": "failed", "detail": "cannot program the VF"}
+    assert _report(api, HOST, tasks=[failed])["tasks_ended"] == [moving["task"]["id"]]
+    [row] = _releasing(api)
+    assert (row["address"], row["reason"]) == (reserved, "migration rolled back")
+    assert api.get(f"/v1/instances/{inst['id']}").json()["host"] == "host-a"
+
+
+def test_invariants_name_a_device_both_allocated_and_releasing(
+        app: FastAPI, vlan_cluster: httpx.Client) -> None:
+    api = vlan_cluster
+    inst = _boot(api, 1).json()
+    with app.state.ctx.db.write() as s:
+        alloc_device = s.scalar(select(Allocation.device_id)
+                                .where(Allocation.instance_id == inst["id"]))
+        host_id = s.scalar(select(Allocation.host_id).where(Allocation.instance_id == inst["id"]))
+        assert alloc_device is not None and host_id is not None
+        s.add(DeviceRelease(device_id=alloc_device, host_id=host_id, port_id="p", instance_id="i",
+                            generation=0, reason="instance deleted"))
+    with app.state.ctx.db.read() as s:
+        [found] = violations(s)
+    assert "both releasing" in found and "allocated" in found

@@ -15,12 +15,15 @@ unplugs the instance's passthrough devices first and plugs them back after:
 3. The source's agent then unplugs the instance's hostdev-type ports (their VFs restored; the
    claims stay), and migrates the domain, its macvtap interfaces rewritten onto the
    destination's VFs (macvtap moves as it is: no unplug).
-4. When the source says ``done`` — or the destination sees the domain arrive, whichever comes
-   first (a source that died after migrating cannot say it) — the incoming devices become the
-   ports' own, the source's are freed, and the destination's agent plugs the hostdev ports in.
+4. When the source says ``done`` — or the destination sees the domain arrive (by its UUID,
+   which it reports: an arrival naming another domain is refused), whichever comes first (a
+   source that died after migrating cannot say it) — the incoming devices become the ports'
+   own, the source's are released (releasing until the source's agent gives them back,
+   :mod:`vfkeeper.controller.releases`), and the destination's agent plugs the hostdev ports
+   in.
 
 A refusal on the way (the destination cannot program a VF, libvirt refuses the migration) rolls
-it back: the reservation is freed and the source plugs its ports back in. An operator may abort
+it back: the reservation is released and the source plugs its ports back in. An operator may abort
 any task (:func:`abort`): it stops wherever the source's agent has not acted yet.
 
 **Suspend** (``ACTIVE`` → ``SUSPENDING`` → ``SUSPENDED``): the agent unplugs the hostdev-type

@@ -146,7 +146,8 @@ def _failed(session: Session, instance: Instance, report: TaskReport,
 
 def finish_migration(session: Session, instance: Instance) -> None:
     """The instance is on the destination: the incoming devices become its ports' own, the
-    source's are freed, every port is bound there."""
+    source's are released (releasing until the source's agent gives them back), every port is
+    bound there."""
     source, target = instance.host_id, instance.target_host_id
     assert target is not None
     ports = {p.id: p for p in session.scalars(
