@@ -56,6 +56,15 @@ def _inventory(tmp_path: Path, name: str, model: str) -> dict[str, Any]:
     return discover(SysfsReader(root), hostname=name).model_dump(mode="json")
 
 
+def _agent_reports(api: httpx.Client, host: str) -> None:
+    """What the host's agent says after a pass: every desired port attached, nothing held."""
+    desired = api.get(f"/v1/hosts/{host}/desired-state").json()
+    ports = [{"port_id": v["port_id"], "address": v["address"], "phase": "attached",
+              "status": "ACTIVE"} for v in desired["vfs"]]
+    assert api.put(f"/v1/hosts/{host}/actual-state", json={
+        "host": host, "desired_generation": desired["generation"], "ports": ports}).is_success
+
+
 def _register(api: httpx.Client, tmp_path: Path) -> None:
     assert api.put("/v1/device-specs", json={"entries": SPEC}).is_success
     for name in ETH_HOSTS:
@@ -158,7 +167,15 @@ def test_parallel_boots_and_deletes_on_two_controllers_keep_every_invariant(
         assert apis[0].get(f"/v1/instances/{b['id']}").status_code == 404
         assert apis[1].get("/v1/allocations", params={"instance": b["id"]}).json() == []
 
-    # what was released can be claimed again, through either controller
+    # what was released is releasing until its host's agent gives it back ...
+    pools = apis[1].get("/v1/pools").json()
+    assert sum(p["releasing"] for p in pools) == sum(asked[b["name"]] for b in doomed)
+    early = _boot(apis[0], "early", [("ib", "direct")])
+    assert early.status_code == 409 and "releasing on host ib-" in early.text
+    for host in (*ETH_HOSTS, *IB_HOSTS):
+        _agent_reports(apis[0], host)
+    assert sum(p["releasing"] for p in apis[1].get("/v1/pools").json()) == 0
+    # ... then it can be claimed again, through either controller
     again = [_boot(apis[i % 2], f"again-{i}", [("ib", "direct")]) for i in range(2)]
     assert [r.status_code for r in again] == [201, 201]
     _assert_consistent(url)

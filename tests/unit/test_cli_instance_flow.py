@@ -45,9 +45,9 @@ def run(tmp_path: Path, asgi_transport: Callable[[Any], Any]) -> Iterator[Run]:
         api.put("/v1/device-specs", json={"entries": [
             {"vendor_id": "15b3", "physical_network": "physnet1"}]}).raise_for_status()
 
-    def invoke(*args: str, ok: bool = True) -> Any:
+    def invoke(*args: str, ok: bool = True, answer: str | None = None) -> Any:
         result = CliRunner().invoke(build_app(), [*args, "--token", token],
-                                    obj={"transport": transport})
+                                    obj={"transport": transport}, input=answer)
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -253,7 +253,9 @@ def test_host_show_reads_in_sections_and_json_is_unchanged(run: Run) -> None:
     lines = out.splitlines()
     assert lines[:2] == ["host h1", "  enabled: yes"]
     assert "agent" in lines and "devices" in lines and "problems: none" in lines
-    assert "  5 in total, 5 assignable, 0 in use, 5 free (each device: --json)" in lines
+    assert ("  5 in total, 5 assignable, 0 in use, 0 releasing, 5 free (each device: --json)"
+            in lines)
+    assert "releasing: none" in lines
     pools = lines.index("pools")
     assert lines[pools + 1].split()[:3] == ["PHYSICAL_NETWORK", "TYPE", "PARENT_PF"]
     assert "{" not in out  # no JSON blob
@@ -266,7 +268,24 @@ def test_host_delete_is_refused_while_an_instance_is_on_it(run: Run) -> None:
     inst = _json(run("instance", "boot", "vm1", "--port", port, "--json"))
     refused = run("host", "delete", "h1", ok=False)
     assert refused.exit_code == 1 and f"instance {inst['id']}" in refused.stderr
+    [device] = [a["device"] for a in inst["allocations"]]
     run("instance", "delete", inst["id"])
+    # its VF is releasing: no agent has given it back
+    refused = run("host", "delete", "h1", ok=False)
+    assert refused.exit_code == 1 and "1 releasing device" in refused.stderr
+    shown = run("host", "show", "h1").stdout
+    assert f"  {device}: instance deleted (port {port}, instance {inst['id']}" in shown
+    listed = run("pool", "list").stdout.splitlines()
+    assert "RELEASING" in listed[0]
+    # force-release says what it risks and asks; "no" does nothing
+    asked = run("host", "force-release", "h1", device, ok=False, answer="n\n")
+    assert asked.exit_code == 1 and "old domain" in asked.stderr
+    assert "nothing done" in asked.stderr
+    assert run("host", "delete", "h1", ok=False).exit_code == 1
+    forced = run("host", "force-release", "h1", device, "--yes").stdout
+    assert f"released {device} on host h1" in forced
+    again = run("host", "force-release", "h1", device, "--yes", ok=False)
+    assert again.exit_code == 1 and "not releasing" in again.stderr
     assert run("host", "delete", "h1").stdout.strip() == "deleted host h1"
     assert _json(run("host", "list", "--json")) == []
     assert run("host", "delete", "h1", ok=False).exit_code == 1

@@ -104,5 +104,8 @@ class ControllerClient:
         except ValidationError as exc:
             raise DesiredStateMismatchError(self.host, exc) from exc
 
-    def put_actual_state(self, state: ActualState) -> None:
-        self._call("PUT", f"/v1/hosts/{self.host}/actual-state", state.model_dump(mode="json"))
+    def put_actual_state(self, state: ActualState) -> dict[str, Any] | None:
+        """The controller's answer: what it took, and which task reports it refused."""
+        answer = self._call("PUT", f"/v1/hosts/{self.host}/actual-state",
+                            state.model_dump(mode="json"))
+        return answer if isinstance(answer, dict) else None

@@ -214,7 +214,7 @@ def _port(port: DesiredPort, outcome: Outcome, skipped: frozenset[VfAttr]) -> Ac
 def report(desired: DesiredState, outcome: Outcome,
            skipped: dict[str, frozenset[VfAttr]]) -> ActualState:  # fmt: skip
     obs, todo = outcome.observation, outcome.plan
-    wanted = {p.port_id for p in desired.vfs}
+    wanted = {p.port_id: p.address for p in desired.vfs}
     return ActualState(
         host=desired.host,
         desired_generation=desired.generation,
@@ -227,7 +227,8 @@ def report(desired: DesiredState, outcome: Outcome,
                        for p in todo.vanished),
         releasing=tuple(ReleasingDevice(port_id=r.port_id, address=r.address, domain=r.domain,
                                         waiting_for=todo.waiting.get(r.port_id))
-                        for r in obs.journal.values() if r.port_id not in wanted),
+                        for r in obs.journal.values()
+                        if wanted.get(r.port_id) != r.address),
         problems=tuple(HostProblem(kind="journal", message=d.message, path=d.path,
                                    port_id=d.port_id, address=d.address)
                        for d in obs.damaged.values()),

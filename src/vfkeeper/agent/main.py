@@ -136,7 +136,10 @@ class Agent:
         outcome = self.reconciler.reconcile(desired, index)
         tasks = self.tasks.run(desired, outcome, index.netdev)
         report = self.reconciler.report(desired, outcome).model_copy(update={"tasks": tasks})
-        self.client.put_actual_state(report)
+        answer = self.client.put_actual_state(report)
+        for refused in (answer or {}).get("tasks_refused") or []:
+            log.warning("the controller refused this host's report of task %s: %s",
+                        refused.get("task_id"), refused.get("message"))
         self.last_report = report
         return report
 

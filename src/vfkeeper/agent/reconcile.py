@@ -12,6 +12,8 @@ step that already happened is simply not planned again (level-triggered, like a 
 * removal — a journal record no desired port explains: ``detach`` from every definition that
   holds the function, and only once no domain holds it any more ``restore`` the VF's original
   settings and ``forget`` the record. Nothing is restored while a domain still holds the VF.
+  A device whose record (damaged or not) belongs to another port is not attached to anyone
+  until that record is gone: its originals are the VF's, not the previous port's settings.
 
 Problems that need a person are reported, not repaired: a VF held by a domain the controller
 does not know (``foreign``), a desired VF that vanished from the host (``vanished``), a damaged
@@ -108,10 +110,19 @@ class Observation:
     def instance_domain(self, instance_id: str, name: str | None) -> DomainDevices | None:
         """The instance's domain: by UUID (the instance id, as Nova names domains), else by
         the instance's name."""
-        for devices in self.domains.values():
-            if devices.domain.uuid == instance_id:
-                return devices
-        return self.domains.get(name or instance_id)
+        return self.domain_by_uuid(instance_id) or self.domains.get(name or instance_id)
+
+    def domain_by_uuid(self, uuid: str) -> DomainDevices | None:
+        return next((d for d in self.domains.values() if d.domain.uuid == uuid), None)
+
+    def journal_holder(self, address: str, port_id: str) -> str | None:
+        """The other port whose journal record (a damaged one included) still holds the
+        device ``address``: it must be detached and restored before anyone else gets it."""
+        for record in self.journal.values():
+            if record.address == address and record.port_id != port_id:
+                return record.port_id
+        return next((d.port_id for d in self.damaged.values()
+                     if d.address == address and d.port_id != port_id), None)
 
 
 def _address_of(device: DomainDevice, by_netdev: dict[str, str]) -> str | None:
@@ -188,6 +199,11 @@ def _plan_port(port: DesiredPort, obs: Observation, out: Plan,
         out.errors[pid] = (f"its device {port.address} is no longer on this host (removed, or "
                            "sriov_numvfs lowered); delete the instance or restore the VF")
         out.vanished.append(port)
+        return
+    holder = obs.journal_holder(port.address, pid)
+    if holder is not None:  # its originals are in that record: restored first, then ours
+        out.waiting[pid] = (f"its device {port.address} is still held by port {holder}'s "
+                            "journal record: detached and restored first")
         return
     devices = obs.domain_for(port)
     if devices is None:

@@ -9,7 +9,8 @@ survives an agent restart at any point:
   migrate the domain, its macvtap interfaces rewritten onto the destination's VFs; ``done``.
   A domain no longer here is waited on: the destination reports its arrival.
 * **migrate, destination**: ``ready`` once every incoming port's VF is programmed (with the
-  netdevs of the macvtap ones); ``arrived`` once the domain is here.
+  netdevs of the macvtap ones); ``arrived`` once a domain whose UUID is the instance id is
+  here (looked up by UUID only; the report carries it, and the controller checks it).
 * **suspend**: once the ports are unplugged, save the domain (libvirt's managed save); a domain
   already saved is ``done``.
 * **resume**: start a saved (or shut-off) domain; a running one is ``done``. The controller
@@ -41,10 +42,11 @@ def _ports(task: DesiredTask, desired: DesiredState) -> list[DesiredPort]:
 
 
 def _report(task: DesiredTask, status: str, detail: str | None = None,
-            netdevs: Mapping[str, str] | None = None) -> TaskReport:  # fmt: skip
+            netdevs: Mapping[str, str] | None = None,
+            domain_uuid: str | None = None) -> TaskReport:  # fmt: skip
     return TaskReport(task_id=task.task_id, instance_id=task.instance_id, role=task.role,
-                      status=status, detail=detail,
-                      netdevs=dict(netdevs or {}))
+                      status=status, detail=detail, netdevs=dict(netdevs or {}),
+                      domain_uuid=domain_uuid)
 
 
 def rewrite_macvtap(xml: str, netdevs: Mapping[str, str]) -> str:
@@ -98,10 +100,12 @@ class TaskRunner:
 
     def _one(self, task: DesiredTask, desired: DesiredState, outcome: Outcome,
              netdev: Mapping[str, str]) -> TaskReport:  # fmt: skip
-        devices = outcome.observation.instance_domain(task.instance_id, task.instance_name)
-        if task.role == "target":
-            return self._target(task, desired, outcome, devices, netdev)
-        return self._source(task, desired, outcome, devices)
+        obs = outcome.observation
+        if task.role == "target":  # by UUID only: a domain of the same name is not it
+            return self._target(task, desired, outcome, obs.domain_by_uuid(task.instance_id),
+                                netdev)
+        return self._source(task, desired, outcome,
+                            obs.instance_domain(task.instance_id, task.instance_name))
 
     def _source(self, task: DesiredTask, desired: DesiredState, outcome: Outcome,
                 devices: DomainDevices | None) -> TaskReport:  # fmt: skip
@@ -154,7 +158,7 @@ class TaskRunner:
     def _target(task: DesiredTask, desired: DesiredState, outcome: Outcome,
                 devices: DomainDevices | None, netdev: Mapping[str, str]) -> TaskReport:
         if devices is not None:
-            return _report(task, "arrived")
+            return _report(task, "arrived", domain_uuid=devices.domain.uuid)
         obs, todo = outcome.observation, outcome.plan
         incoming = [p for p in _ports(task, desired) if p.incoming]
         failed = [(p.port_id, outcome.errors.get(p.port_id) or todo.errors.get(p.port_id))

@@ -1,4 +1,4 @@
-"""``vfkeeper host list|show|interfaces|enable|disable|delete``."""
+"""``vfkeeper host list|show|interfaces|enable|disable|delete|force-release``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,38 @@ def delete(ctx: typer.Context,
     it). An agent still running there registers the host again."""
     client(ctx, controller, token).call("DELETE", f"/v1/hosts/{name}")
     typer.echo(f"deleted host {name}")
+
+
+FORCE_WARNING = (
+    "Forcing the release of {address} on host {name} hands it out again without the host's "
+    "word that it was given back: the VF may still be attached to the old domain and keep its "
+    "old MAC, VLAN or GUID, which the next instance given it could then share. Use this only "
+    "when the host is gone or the domain is known to be destroyed.")
+
+
+@host_app.command("force-release")
+def force_release(ctx: typer.Context,
+                  name: str = typer.Argument(..., metavar="HOST", help="The host's name."),
+                  address: str = typer.Argument(..., metavar="ADDRESS",
+                                                help="The releasing device's PCI address."),
+                  *, yes: bool = typer.Option(False, "--yes",
+                                              help="Do not ask for confirmation."),
+                  controller: str = CONTROLLER, token: str | None = TOKEN,
+                  as_json: bool = JSON) -> None:
+    """Free a releasing device its host's agent has not given back (admin; see
+    docs/operations.md, Releasing devices). Says what it risks and asks first."""
+    api = client(ctx, controller, token)
+    if not yes:
+        typer.echo(FORCE_WARNING.format(address=address, name=name), err=True)
+        if not typer.confirm("Force the release?", default=False, err=True):
+            typer.echo("nothing done", err=True)
+            raise typer.Exit(1)
+    data = api.call("POST", f"/v1/hosts/{name}/devices/{address}/force-release")
+    if as_json:
+        show(data, as_json)
+    else:
+        typer.echo(f"released {address} on host {name} (it was releasing since "
+                   f"{data['released_at']}: {data['reason']}); it can be handed out again")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,12 +16,12 @@ from vfkeeper.cli.client import table, tags_text
 _SHOWN = frozenset({
     "name", "enabled", "disabled_reason", "agent", "inventory_updated_at", "schema_version",
     "generation", "spec_problem", "devices_total", "devices_assignable", "devices_in_use",
-    "free", "problems", "devices", "pools", "agent_report",
+    "free", "problems", "devices", "pools", "agent_report", "devices_releasing", "releasing",
 })
 _POOL_COLUMNS = ("physical_network", "dev_type", "parent_pf", "numa_node", "vendor", "tags",
-                 "total", "used", "free")
+                 "total", "used", "releasing", "free")
 _POOL_HEADERS = ("PHYSICAL_NETWORK", "TYPE", "PARENT_PF", "NUMA", "IDS", "TAGS", "TOTAL",
-                 "USED", "FREE")
+                 "USED", "RELEASING", "FREE")
 
 
 def _text(value: Any) -> str:
@@ -57,8 +57,14 @@ def _devices(view: Mapping[str, Any]) -> list[str]:
     lines = ["devices",
              f"  {_text(view.get('devices_total'))} in total, "
              f"{_text(view.get('devices_assignable'))} assignable, "
-             f"{_text(view.get('devices_in_use'))} in use, {_text(view.get('free'))} free "
-             "(each device: --json)"]
+             f"{_text(view.get('devices_in_use'))} in use, "
+             f"{_text(view.get('devices_releasing', 0))} releasing, {_text(view.get('free'))} "
+             "free (each device: --json)"]
+    releasing = view.get("releasing") or []
+    lines.append("releasing" + ("" if releasing else ": none"))
+    lines += [f"  {r.get('address')}: {r.get('reason')} (port {r.get('port_id')}, instance "
+              f"{r.get('instance_id')}, since {_text(r.get('released_at'))}); free once the "
+              "agent reports it given back" for r in releasing]
     problems = view.get("problems") or []
     lines.append("problems" + ("" if problems else ": none"))
     lines += [f"  {p.get('address')}: {p.get('problem')}" + (" (in use)" if p.get("in_use")

@@ -19,13 +19,14 @@ def list_pools(
     physical_network: str = typer.Option(None, "--physical-network"),
     controller: str = CONTROLLER, token: str | None = TOKEN, as_json: bool = JSON,
 ) -> None:
-    """Every pool with its tags (trusted=true, profileid=…) and total, used and free counts."""
+    """Every pool with its tags (trusted=true, profileid=…) and total, used, releasing (freed,
+    not yet given back by the host) and free counts."""
     data = client(ctx, controller, token).call(
         "GET", "/v1/pools", params={"host": host, "physical_network": physical_network})
     if not as_json:
         data = [{**p, "tags": tags_text(p.get("tags"))} for p in data]
     show(data, as_json, ("host", "physical_network", "dev_type", "parent_pf", "numa_node",
-                         "tags", "total", "used", "free"))
+                         "tags", "total", "used", "releasing", "free"))
 
 
 def register(app: typer.Typer) -> None:

@@ -11,12 +11,15 @@ of it.
   scheduler refuses the host with the first problem's message until a report without problems
   arrives (:func:`reconcile_problem`). A report of a pass that failed as a whole
   (``ActualState.complete`` false) says nothing of the ports: only its problems are stored.
-* A device held by a libvirt domain the controller does not know (``foreign``), or still held
-  for a port that was released (``releasing``: the guest has not answered the unplug yet), is
-  marked with a ``problem`` so no pool hands it out; the mark goes when the agent stops
-  reporting it. The host's generation moves with the marks, so every controller's scheduling
-  view re-reads the host. An inventory PUT rewrites device rows, so the marks are re-applied
-  after it (:func:`reapply_marks`).
+* A device held by a libvirt domain the controller does not know (``foreign``) is marked
+  with a ``problem`` so no pool hands it out; the mark goes when the agent stops reporting it.
+  The host's generation moves with the marks, so every controller's scheduling view re-reads
+  the host. An inventory PUT rewrites device rows, so the marks are re-applied after it
+  (:func:`reapply_marks`).
+* A device the controller freed stays releasing (:mod:`vfkeeper.controller.releases`) until a
+  complete report answering a desired state at least as new as the release no longer lists
+  it as held: not ``releasing`` (a journal record of a port no longer desired), not
+  ``foreign``, not the address of a damaged journal record (``problems``).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vfkeeper.controller import releases
 from vfkeeper.controller.errors import InvalidInputError
 from vfkeeper.controller.fields import column_length
-from vfkeeper.controller.hosts import allocated_device_ids, get_host
+from vfkeeper.controller.hosts import get_host
 from vfkeeper.domain.agent_state import ActualState
 from vfkeeper.domain.text import clip
 from vfkeeper.store.agent_models import HostActual, PortActual
@@ -43,14 +47,16 @@ PROBLEM_MAX = column_length(Device.problem)
 def _held(report: HostActual | ActualState) -> dict[str, str]:
     foreign = report.foreign if isinstance(report, ActualState) else [
         _Obj(f) for f in report.foreign]  # fmt: skip
-    releasing = report.releasing if isinstance(report, ActualState) else [
-        _Obj(r) for r in report.releasing]  # fmt: skip
-    held = {r.address: (f"still held for released port {r.port_id} in domain {r.domain!r}; "
-                        "not handed out until the agent gives it back") for r in releasing}
-    held.update({f.address: (f"held by libvirt domain {f.domain!r}, which vfkeeper does not "
-                             "know (foreign); not handed out until it is detached there")
-                 for f in foreign})  # fmt: skip
-    return held
+    return {f.address: (f"held by libvirt domain {f.domain!r}, which vfkeeper does not know "
+                        "(foreign); not handed out until it is detached there")
+            for f in foreign}  # fmt: skip
+
+
+def still_held(state: ActualState) -> set[str]:
+    """Addresses the agent says are not given back: releasing, foreign, or named by a damaged
+    journal record (which may hold the only copy of the VF's original settings)."""
+    return ({r.address for r in state.releasing} | {f.address for f in state.foreign}
+            | {p.address for p in state.problems if p.address})
 
 
 class _Obj:
@@ -65,7 +71,7 @@ class _Obj:
 
 def _mark(session: Session, host: Host, held: dict[str, str]) -> bool:
     """Set/clear this module's device problems; True if any changed."""
-    in_use = allocated_device_ids(session, host.id)
+    in_use = releases.held_device_ids(session, host.id)
     changed = False
     for device in session.scalars(select(Device).where(Device.host_id == host.id)):
         reason = held.get(device.address) if device.id not in in_use else None
@@ -133,7 +139,10 @@ def store_actual(session: Session, name: str, state: ActualState, now: datetime
     dump = state.model_dump(mode="json")
     summary.foreign, summary.vanished = dump["foreign"], dump["vanished"]
     summary.releasing = dump["releasing"]
-    if _mark(session, host, _held(state)):
+    changed = _mark(session, host, _held(state))
+    if releases.clear(session, host, state.desired_generation, still_held(state)):
+        changed = True
+    if changed:
         host.generation += 1
     session.flush()
     return {"host": name, "ports": len(state.ports) - len(ignored), "ignored": ignored,

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from vfkeeper.controller import releases
 from vfkeeper.controller.addresses import AddressPools
 from vfkeeper.controller.errors import ConflictError
 from vfkeeper.controller.views import DEVICE_COLUMNS, DeviceRow, device_groups
@@ -41,7 +42,16 @@ from vfkeeper.domain.desired_state import ClaimedPort
 from vfkeeper.domain.lifecycle import InstanceStatus, PortStatus
 from vfkeeper.domain.vif import VifType, VnicType
 from vfkeeper.scheduler import Placement, PoolKey
-from vfkeeper.store.models import Allocation, Device, Host, Instance, Network, Port, utcnow
+from vfkeeper.store.models import (
+    Allocation,
+    Device,
+    DeviceRelease,
+    Host,
+    Instance,
+    Network,
+    Port,
+    utcnow,
+)
 
 
 class PlacementStale(Exception):
@@ -99,8 +109,9 @@ _LOCK_PORTS = (select(*PORT_COLUMNS).join(Network, Network.id == Port.network_id
 _BUMP_HOST = (update(Host).where(Host.name == bindparam("host_name"), Host.enabled.is_(True))
               .values(generation=Host.generation + 1).returning(Host.id, Host.generation))
 _INSERT_INSTANCE = insert(Instance)
-_FAMILIES = (select(*DEVICE_COLUMNS, Allocation.id)
+_FAMILIES = (select(*DEVICE_COLUMNS, Allocation.id, DeviceRelease.id)
              .outerjoin(Allocation, Allocation.device_id == Device.id)
+             .outerjoin(DeviceRelease, DeviceRelease.device_id == Device.id)
              .where(Device.host_id == bindparam("host"),
                     or_(Device.address.in_(bindparam("pfs", expanding=True)),
                         Device.parent_addr.in_(bindparam("pfs", expanding=True)))))
@@ -119,28 +130,37 @@ def lock_ports(session: Session, port_ids: Sequence[str]) -> dict[str, PortRow]:
     return {r.id: PortRow._make(r) for r in rows}
 
 
-def _families(conn: Connection, host_id: int, pfs: set[str]) -> tuple[list[DeviceRow], set[int]]:
+class _Families(NamedTuple):
+    devices: list[DeviceRow]
+    in_use: set[int]
+    releasing: set[int]
+
+
+def _families(conn: Connection, host_id: int, pfs: set[str]) -> _Families:
     """The PFs ``pfs`` and their VFs (all that PF/VF exclusivity looks at for those pools), and
-    which of them are in use."""
+    which of them are in use or releasing."""
     rows = conn.execute(_FAMILIES, {"host": host_id, "pfs": sorted(pfs)})
-    devices, in_use = [], set()
-    for *columns, allocation in rows:
+    found = _Families([], set(), set())
+    for *columns, allocation, release in rows:
         device = DeviceRow(*columns)
-        devices.append(device)
+        found.devices.append(device)
         if allocation is not None:
-            in_use.add(device.id)
-    return devices, in_use
+            found.in_use.add(device.id)
+        if release is not None:
+            found.releasing.add(device.id)
+    return found
 
 
-def _take(devices: list[DeviceRow], in_use: set[int], key: PoolKey, count: int
-          ) -> list[DeviceRow]:
+def _take(families: _Families, key: PoolKey, count: int) -> list[DeviceRow]:
     """``count`` free devices of pool ``key`` (lowest addresses first), marked in use.
 
-    Freeness, PF/VF exclusivity included, is decided by the one pool computation
-    (:func:`vfkeeper.controller.views.device_groups`) on rows read under the host's lock."""
+    Freeness, PF/VF exclusivity and releasing devices included, is decided by the one pool
+    computation (:func:`vfkeeper.controller.views.device_groups`) on rows read under the
+    host's lock."""
+    devices, in_use = families.devices, families.in_use
     wanted = (key.physical_network, key.dev_type, key.parent_pf, key.numa_node, key.vendor_id,
               key.product_id, key.tags)
-    group = device_groups(devices, in_use).get(wanted)
+    group = device_groups(devices, in_use, families.releasing).get(wanted)
     if group is None or len(group.free) < count:
         raise PlacementStale(key)
     by_address = {d.address: d for d in devices}
@@ -221,10 +241,10 @@ def claim(session: Session, plan: BootPlan, placement: Placement, ports: Mapping
             "numa_policy": plan.numa_policy, "host_hint": plan.host_hint,
             "status": InstanceStatus.ACTIVE, "created_at": created})
     by_request = {rid: pid for pid, rid in plan.request_ids.items()}
-    devices, in_use = _families(conn, host.id, {a.pool.parent_pf for a in placement.allocations})
+    families = _families(conn, host.id, {a.pool.parent_pf for a in placement.allocations})
     allocations, bindings = [], {}
     for allocation in placement.allocations:
-        for device in _take(devices, in_use, allocation.pool, allocation.count):
+        for device in _take(families, allocation.pool, allocation.count):
             port = ports[by_request[allocation.request_id]]
             bindings[port.id], desired = _bind(session, port, host.id, device,
                                                request_id=allocation.request_id,
@@ -289,7 +309,8 @@ def _lock_bound_ports(session: Session, port_ids: tuple[str, ...], instance_id: 
 def release(session: Session, instance_id: str, port_ids: Sequence[str] | None = None) -> None:
     """Free the devices of the instance's ports and unbind them (they keep MAC and GUID): all
     of them, deleting the instance too, or only ``port_ids`` (a hot-unplug), which the caller
-    checked are the instance's."""
+    checked are the instance's. The devices stay releasing until their host's agent gives them
+    back (:mod:`vfkeeper.controller.releases`)."""
     whole = port_ids is None
     if port_ids is None:
         port_ids = tuple(session.scalars(select(Port.id).where(Port.instance_id == instance_id)))
@@ -304,10 +325,11 @@ def release(session: Session, instance_id: str, port_ids: Sequence[str] | None =
         late = set(session.scalars(select(Port.id).where(Port.instance_id == instance_id)))
         if late - seen:
             ports += _lock_bound_ports(session, tuple(sorted(late - seen)), instance_id)
-    freed = delete(Allocation).where(Allocation.instance_id == instance_id)
-    if not whole:
-        freed = freed.where(Allocation.port_id.in_([p.id for p in ports]))
-    session.execute(freed)
+    if whole:
+        releases.free(session, releases.INSTANCE_DELETED, Allocation.instance_id == instance_id)
+    else:
+        releases.free(session, releases.PORT_UNPLUGGED, Allocation.instance_id == instance_id,
+                      Allocation.port_id.in_([p.id for p in ports]))
     for port in ports:
         port.instance_id = None
         port.host_id = None

@@ -56,7 +56,7 @@ from vfkeeper.scheduler import (
 )
 from vfkeeper.store.agent_models import HostActual
 from vfkeeper.store.database import Database
-from vfkeeper.store.models import Allocation, Device, Host
+from vfkeeper.store.models import Allocation, Device, DeviceRelease, Host
 
 _IS_SILENT = or_(Host.last_seen_at.is_(None), Host.last_seen_at < bindparam("cutoff"))
 _FINGERPRINT = select(func.count(), func.coalesce(func.sum(Host.generation), 0),
@@ -66,17 +66,18 @@ _SILENT = select(Host.id, Host.last_seen_at).where(_IS_SILENT)
 
 
 def host_view(host: Any, devices: Sequence[DeviceFacts], in_use: set[int], alive: bool,
-              problem: str | None = None) -> HostView:
+              problem: str | None = None, *, releasing: set[int] | None = None) -> HostView:
     """``host`` (a :class:`Host` or a row with its columns) as the scheduler sees it. Only VF
     and PF pools are offered: no port asks for a plain PCI device. ``problem``: why its agent
-    cannot reconcile it (:func:`~vfkeeper.controller.agent_state.reconcile_problem`)."""
+    cannot reconcile it (:func:`~vfkeeper.controller.agent_state.reconcile_problem`).
+    ``releasing``: its devices not given back yet (counted, never free)."""
     pools = []
-    for key, group in device_groups(devices, in_use).items():
+    for key, group in device_groups(devices, in_use, releasing or set()).items():
         physnet, dev_type, parent, numa, vendor, product, tags = key
         if dev_type in SCHEDULABLE:
             pools.append(PoolView(physnet, dev_type,  # type: ignore[arg-type]
                                   numa, vendor, product, parent, len(group.free),
-                                  len(group.devices), tags))
+                                  len(group.devices), tags, releasing=len(group.releasing)))
     return HostView(host.name, tuple(pools), enabled=host.enabled, agent_alive=alive,
                     disabled_reason=host.disabled_reason,
                     agent_last_seen=None if alive else host.last_seen_at,
@@ -206,6 +207,8 @@ class SchedulingCache:
             device = DeviceRow._make(row)
             devices[device.host_id].append(device)
         in_use = set(s.scalars(select(Allocation.device_id).where(Allocation.host_id.in_(ids))))
+        releasing = set(s.scalars(select(DeviceRelease.device_id)
+                                  .where(DeviceRelease.host_id.in_(ids))))
         problems: dict[int, list[Any]] = dict(s.execute(
             select(HostActual.host_id, HostActual.problems).where(HostActual.host_id.in_(ids))
         ).all())
@@ -216,7 +219,8 @@ class SchedulingCache:
         for r in rows:
             alive = agent_alive(r.last_seen_at, now, self._timeout_s)
             self._cluster.upsert(host_view(r, devices[r.id], in_use, alive,
-                                           reconcile_problem(problems.get(r.id))))
+                                           reconcile_problem(problems.get(r.id)),
+                                           releasing=releasing))
             self._names[r.id] = r.name
             self._ids[r.name] = r.id
             self._generations[r.id] = r.generation if after.get(r.id) == r.generation else -1

@@ -28,7 +28,7 @@ from vfkeeper.domain.text import (
     json_problems,
     printable,
 )
-from vfkeeper.store.models import Host, Instance, Network, Port
+from vfkeeper.store.models import Device, Host, Instance, Network, Port
 
 
 def column_length(column: QueryableAttribute[Any]) -> int:
@@ -50,6 +50,7 @@ def _assignable_guid(text: str) -> str:
 
 HostName = Annotated[str, text_of(Host.name)]
 HostReason = Annotated[str, text_of(Host.disabled_reason, prose=True)]
+DeviceAddress = Annotated[str, text_of(Device.address)]
 NetworkName = Annotated[str, text_of(Network.name)]
 NetworkKey = Annotated[str, text_of(Network.name)]
 """A network's id or its name."""

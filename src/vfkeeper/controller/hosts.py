@@ -16,8 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from vfkeeper.controller.errors import InUseError, InvalidInputError, NotFoundError
+from vfkeeper.controller.errors import (
+    ConflictError,
+    InUseError,
+    InvalidInputError,
+    NotFoundError,
+)
 from vfkeeper.controller.fields import invalid, require_storable
+from vfkeeper.controller.releases import releasing_device_ids
 from vfkeeper.domain import inventory as inv
 from vfkeeper.domain import inventory_rules
 from vfkeeper.domain.errors import InvalidMigrationUriError
@@ -112,6 +118,7 @@ def sync_devices(
     Returns the in-use devices that are no longer usable (kept, with a ``problem``)."""
     rows = {d.address: d for d in session.scalars(select(Device).where(Device.host_id == host.id))}
     in_use = allocated_device_ids(session, host.id)
+    held = in_use | releasing_device_ids(session, host.id)  # a releasing row keeps its device
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
     for device in inventory.devices:
@@ -131,7 +138,7 @@ def sync_devices(
     for address, row in rows.items():
         if address in seen:
             continue
-        if row.id in in_use:
+        if row.id in held:
             row.present = False
             row.problem = "no longer in the host's inventory"
             kept.append(_kept(host, row))
@@ -142,7 +149,8 @@ def sync_devices(
 
 def _kept(host: Host, row: Device) -> dict[str, Any]:
     return {"host": host.name, "address": row.address, "problem": row.problem,
-            "action": "kept for its allocation; it is released when the instance is deleted"}
+            "action": "kept for its allocation (or while it is releasing); it goes once it is "
+                      "released and its host gave it back"}
 
 
 def store_inventory(
@@ -209,8 +217,9 @@ def _check_migration_uri(uri: str, host: str, domains: Collection[str]) -> None:
 def delete_host(session: Session, name: str) -> None:
     """Forget a host: its devices and its agent's reports go with it (foreign keys cascade);
     its device-spec override, kept by name, stays. Refused while an instance is on it or
-    migrating to it (an instance holds its devices). Under the host's row lock, which every
-    claim on the host takes, so no boot can land on it meanwhile."""
+    migrating to it (an instance holds its devices), and while it has releasing devices.
+    Under the host's row lock, which every claim on the host takes, so no boot can land on it
+    meanwhile."""
     host = get_host(session, name, lock=True)
     on_it = session.scalars(
         select(Instance.id).where(or_(Instance.host_id == host.id,
@@ -222,6 +231,13 @@ def delete_host(session: Session, name: str) -> None:
     if users:
         raise InUseError("host", name, [f"instance {i}" for i in users],
                          "delete its instances or migrate them away first")
+    releasing = len(releasing_device_ids(session, host.id))
+    if releasing:
+        raise ConflictError(
+            f"host {name} has {releasing} releasing device{'s' if releasing != 1 else ''}: "
+            "its agent has not yet given back what was freed there (vfkeeper host show "
+            f"{name}); start its agent, or, if the host is gone, vfkeeper host force-release "
+            f"{name} ADDRESS for each", {"host": name, "releasing": releasing})
     session.delete(host)
 
 

@@ -15,12 +15,15 @@ unplugs the instance's passthrough devices first and plugs them back after:
 3. The source's agent then unplugs the instance's hostdev-type ports (their VFs restored; the
    claims stay), and migrates the domain, its macvtap interfaces rewritten onto the
    destination's VFs (macvtap moves as it is: no unplug).
-4. When the source says ``done`` — or the destination sees the domain arrive, whichever comes
-   first (a source that died after migrating cannot say it) — the incoming devices become the
-   ports' own, the source's are freed, and the destination's agent plugs the hostdev ports in.
+4. When the source says ``done`` — or the destination sees the domain arrive (by its UUID,
+   which it reports: an arrival naming another domain is refused), whichever comes first (a
+   source that died after migrating cannot say it) — the incoming devices become the ports'
+   own, the source's are released (releasing until the source's agent gives them back,
+   :mod:`vfkeeper.controller.releases`), and the destination's agent plugs the hostdev ports
+   in.
 
 A refusal on the way (the destination cannot program a VF, libvirt refuses the migration) rolls
-it back: the reservation is freed and the source plugs its ports back in. An operator may abort
+it back: the reservation is released and the source plugs its ports back in. An operator may abort
 any task (:func:`abort`): it stops wherever the source's agent has not acted yet.
 
 **Suspend** (``ACTIVE`` → ``SUSPENDING`` → ``SUSPENDED``): the agent unplugs the hostdev-type
@@ -36,10 +39,10 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vfkeeper.controller import claims, instances
+from vfkeeper.controller import claims, instances, releases
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.errors import ConflictError, InvalidInputError
 from vfkeeper.controller.fields import HostName, column_length
@@ -96,10 +99,10 @@ def start_task(instance: Instance, kind: TaskKind, target_host_id: int | None = 
 def roll_back(session: Session, instance: Instance, error: str) -> None:
     """End a migration where it started: free the reservation; the source plugs back in."""
     target = instance.target_host_id
-    session.execute(delete(Allocation).where(Allocation.instance_id == instance.id,
-                                             Allocation.incoming.is_(True)))
-    end_task(instance, done=False, error=f"migration failed: {error}")
     claims.bump_hosts(session, instance.host_id, target)
+    releases.free(session, releases.MIGRATION_ROLLED_BACK, Allocation.instance_id == instance.id,
+                  Allocation.incoming.is_(True))
+    end_task(instance, done=False, error=f"migration failed: {error}")
 
 
 def end_task(instance: Instance, *, done: bool, error: str | None = None) -> None:

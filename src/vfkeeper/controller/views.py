@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.hosts import agent_alive, allocated_device_ids
+from vfkeeper.controller.releases import releasing_device_ids, releasing_view
 from vfkeeper.domain.pools import Group, Member, group_pools
 from vfkeeper.store.agent_models import HostActual
 from vfkeeper.store.models import Device, Host
@@ -100,37 +102,49 @@ def _parent(device: DeviceFacts) -> str | None:
     return device.parent_addr if device.dev_type == "type-VF" else None
 
 
-def device_groups(devices: Sequence[DeviceFacts], in_use: set[int]
+def device_groups(devices: Sequence[DeviceFacts], in_use: AbstractSet[int],
+                  releasing: AbstractSet[int] = frozenset()
                   ) -> dict[PoolKeyTuple, Group[PoolKeyTuple]]:
     """One host's stored devices grouped into pools by :func:`vfkeeper.domain.pools.group_pools`
     (which owns PF/VF exclusivity): every device a spec assigned a physical network, and every
-    device held by an allocation."""
-    busy = {d.address: _parent(d) for d in devices if d.id in in_use}
+    device held by an allocation or releasing.
+
+    The one rule of what is free, for the claim, the pools and the scheduling cache: a device
+    is free when it is usable, not allocated (``in_use``), not releasing (``releasing``: its
+    host's agent has not given it back, :mod:`vfkeeper.controller.releases`), and PF/VF
+    exclusivity allows it."""
+    held = in_use | releasing
+    busy = {d.address: _parent(d) for d in devices if d.id in held}
+    back = {d.address for d in devices if d.id in releasing}
     members = (Member(pool_key(d), d.address, _parent(d), usable(d))
-               for d in devices if d.physical_network is not None or d.id in in_use)
-    return group_pools(members, busy)
+               for d in devices if d.physical_network is not None or d.id in held)
+    return group_pools(members, busy, back)
 
 
-def pools_of(devices: Sequence[DeviceFacts], in_use: set[int]) -> list[dict[str, Any]]:
-    """Pools of one host's devices with total/used/free counts (PF/VF exclusivity applied)."""
+def pools_of(devices: Sequence[DeviceFacts], in_use: AbstractSet[int],
+             releasing: AbstractSet[int] = frozenset()) -> list[dict[str, Any]]:
+    """Pools of one host's devices with total/used/releasing/free counts (PF/VF exclusivity
+    applied)."""
     pools = []
-    for key, group in sorted(device_groups(devices, in_use).items(), key=lambda kv: repr(kv[0])):
+    groups = device_groups(devices, in_use, releasing)
+    for key, group in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         physnet, dev_type, parent, numa, vendor, product, tags = key
         pools.append({
             "physical_network": physnet, "dev_type": dev_type, "parent_pf": parent,
             "numa_node": numa, "vendor_id": vendor, "product_id": product,
             "tags": dict(tags), "total": len(group.devices), "used": len(group.used),
-            "free": len(group.free),
+            "releasing": len(group.releasing), "free": len(group.free),
         })
     return pools
 
 
-def _device(d: Device, in_use: set[int]) -> dict[str, Any]:
+def _device(d: Device, in_use: set[int], releasing: set[int]) -> dict[str, Any]:
     return {
         "address": d.address, "dev_type": d.dev_type, "parent_pf": d.parent_addr,
         "vf_index": d.vf_index, "vendor_id": d.vendor_id, "product_id": d.product_id,
         "numa_node": d.numa_node, "physical_network": d.physical_network, "tags": d.tags,
-        "in_use": d.id in in_use, "present": d.present, "problem": d.problem,
+        "in_use": d.id in in_use, "releasing": d.id in releasing, "present": d.present,
+        "problem": d.problem,
     }
 
 
@@ -140,7 +154,8 @@ def host_view(
     devices = list(session.scalars(
         select(Device).where(Device.host_id == host.id).order_by(Device.address)))
     in_use = allocated_device_ids(session, host.id)
-    pools = pools_of(devices, in_use)
+    releasing = releasing_device_ids(session, host.id)
+    pools = pools_of(devices, in_use, releasing)
     report = session.get(HostActual, host.id)
     view: dict[str, Any] = {
         "name": host.name,
@@ -157,6 +172,7 @@ def host_view(
         "devices_total": len(devices),
         "devices_assignable": sum(1 for d in devices if usable(d)),
         "devices_in_use": len(in_use),
+        "devices_releasing": len(releasing),
         "free": sum(p["free"] for p in pools),
         "problems": [
             {"address": d.address, "problem": d.problem, "in_use": d.id in in_use}
@@ -164,7 +180,8 @@ def host_view(
         ],
     }
     if detail:
-        view["devices"] = [_device(d, in_use) for d in devices]
+        view["devices"] = [_device(d, in_use, releasing) for d in devices]
+        view["releasing"] = releasing_view(session, host.id)
         view["pools"] = pools
         view["warnings"] = list((host.inventory or {}).get("warnings", []))
     return view

@@ -122,6 +122,9 @@ class TaskReport(_Frozen):
     """What it waits for, or why it failed."""
     netdevs: dict[Id, NetdevName] = Field(default_factory=dict)
     """``ready``: port id → the netdev of the VF a macvtap port will sit on here."""
+    domain_uuid: Id | None = None
+    """``arrived``: the UUID of the libvirt domain the destination sees; the controller ends
+    the migration only when it is the instance's id."""
 
 
 class HostProblem(_Frozen):

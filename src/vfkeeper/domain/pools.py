@@ -105,11 +105,14 @@ class Member(Generic[K]):
 
 @dataclass(slots=True)
 class Group(Generic[K]):
-    """A pool's devices by address, in the order the members came: all, free, in use."""
+    """A pool's devices by address, in the order the members came: all, free, in use, and
+    releasing (freed by the controller, not yet given back by the host: neither used nor
+    free)."""
 
     devices: list[str] = field(default_factory=list)
     free: list[str] = field(default_factory=list)
     used: list[str] = field(default_factory=list)
+    releasing: list[str] = field(default_factory=list)
 
 
 def is_free(address: str, parent_addr: str | None, in_use: Mapping[str, str | None],
@@ -123,13 +126,14 @@ def is_free(address: str, parent_addr: str | None, in_use: Mapping[str, str | No
     return address not in pfs_with_busy_vf
 
 
-def group_pools(members: Iterable[Member[K]], in_use: Mapping[str, str | None]
-                ) -> dict[K, Group[K]]:
-    """Group ``members`` by key with their free and used devices.
+def group_pools(members: Iterable[Member[K]], in_use: Mapping[str, str | None],
+                releasing: AbstractSet[str] = frozenset()) -> dict[K, Group[K]]:
+    """Group ``members`` by key with their free, used and releasing devices.
 
-    ``in_use`` maps the address of every device of the host that is handed out (pool member or
-    not) to its PF's address (``None`` for a PF or a plain PCI device); it is what exclusivity
-    is decided on."""
+    ``in_use`` maps the address of every device of the host that is handed out or releasing
+    (pool member or not) to its PF's address (``None`` for a PF or a plain PCI device); it is
+    what exclusivity is decided on (a releasing VF is still attached somewhere: its PF is not
+    free either). ``releasing``: which of those are releasing rather than used."""
     pfs_with_busy_vf = {parent for parent in in_use.values() if parent}
     groups: dict[K, Group[K]] = {}
     for m in members:
@@ -137,7 +141,9 @@ def group_pools(members: Iterable[Member[K]], in_use: Mapping[str, str | None]
         if group is None:
             group = groups[m.key] = Group()
         group.devices.append(m.address)
-        if m.address in in_use:
+        if m.address in releasing:
+            group.releasing.append(m.address)
+        elif m.address in in_use:
             group.used.append(m.address)
         elif m.assignable and is_free(m.address, m.parent_addr, in_use, pfs_with_busy_vf):
             group.free.append(m.address)

@@ -77,7 +77,8 @@ def _explain(cluster: ClusterView, state: DecisionState) -> Placement | NoValidH
             # Only reachable if the index missed a host that fits; answering correctly beats
             # answering fast.
             return _placement(host, state)
-        rejections.append(Rejection(host.name, *rejected))
+        name, reason = rejected
+        rejections.append(Rejection(host.name, name, reason + _releasing(host, state, name)))
     problem = None
     hint = state.request.host_hint
     if hint is not None and hint not in cluster:
@@ -85,6 +86,22 @@ def _explain(cluster: ClusterView, state: DecisionState) -> Placement | NoValidH
     elif len(cluster) == 0:
         problem = "the cluster has no hosts yet; start vfkeeper-agent on a host so it registers"
     return NoValidHost(tuple(rejections), problem)
+
+
+_ABOUT_THE_HOST = frozenset({"excluded", "host_hint"})
+"""Rejections that are not about what the host has: no releasing devices are named."""
+
+
+def _releasing(host: HostView, state: DecisionState, rejected_by: str) -> str:
+    """``; 1 releasing on host host-a (...)`` when devices of the physical networks asked are
+    still held for instances that let them go (only the host can say when they are free)."""
+    if rejected_by in _ABOUT_THE_HOST or not host.releasing:
+        return ""
+    count = sum(host.releasing.get(physnet, 0) for physnet in {d.key[0] for d in state.demands})
+    if not count:
+        return ""
+    return (f"; {count} releasing on host {host.name} (freed, not yet given back by its agent: "
+            "free once it reports them detached and restored)")
 
 
 def apply_placement(host: HostView, placement: Placement) -> HostView:

@@ -64,6 +64,9 @@ class PoolView:
     free: int
     total: int
     tags: tuple[tuple[str, str], ...] = ()
+    releasing: int = 0
+    """Devices freed by the controller that the host has not given back yet: counted in
+    ``total``, never in ``free`` (the controller says why a request does not fit with them)."""
     trusted: bool = field(init=False, repr=False, compare=False)
     key: PoolKey = field(init=False, repr=False, compare=False)
 
@@ -132,6 +135,13 @@ def _check_pool(host: str, pool: PoolView) -> None:
             f"outside 0..total={pool.total}",
             "recompute the host's pools from its inventory and allocations",
         )
+    if not 0 <= pool.releasing <= pool.total - pool.free:
+        raise InvalidHostViewError(
+            host,
+            f"pool {pool.physical_network}/{pool.parent_pf} has releasing={pool.releasing} "
+            f"outside 0..total-free={pool.total - pool.free}",
+            "recompute the host's pools from its inventory, allocations and releases",
+        )
     if pool.dev_type == "type-PF" and pool.total != 1:
         raise InvalidHostViewError(
             host,
@@ -188,6 +198,9 @@ class HostView:
     """Per group: ``(trusted, untrusted)`` devices over all nodes, free or not: what the host
     could give if nothing were in use (a request for more never fits)."""
     index_free: dict[IndexKey, int] = field(init=False, repr=False, compare=False)
+    releasing: dict[str, int] = field(init=False, repr=False, compare=False)
+    """Per physical network: devices not given back by the host yet (see
+    :attr:`PoolView.releasing`)."""
     total_free: int = field(init=False, repr=False, compare=False)
     shape: Shape = field(init=False, repr=False, compare=False)
 
@@ -196,8 +209,12 @@ class HostView:
         groups: dict[GroupKey, list[int]] = {}
         per_node: dict[GroupKey, dict[int | None, list[int]]] = {}
         index: dict[IndexKey, int] = {}
+        releasing: dict[str, int] = {}
         nodes = set(self.numa_nodes or ())
         for i, pool in enumerate(self.pools):
+            if pool.releasing:
+                releasing[pool.physical_network] = (releasing.get(pool.physical_network, 0)
+                                                    + pool.releasing)
             _check_pool(self.name, pool)
             if pool.key in seen:
                 raise InvalidHostViewError(
@@ -239,6 +256,7 @@ class HostView:
                     p.tags,
                     p.free,
                     p.total,
+                    p.releasing,
                 )
                 for p in self.pools
             ),
@@ -251,6 +269,7 @@ class HostView:
         setattr_(self, "group_size_numa", group_size_numa)
         setattr_(self, "group_size", _sums(group_size_numa))
         setattr_(self, "index_free", index)
+        setattr_(self, "releasing", releasing)
         setattr_(self, "total_free", sum(p.free for p in self.pools))
         setattr_(self, "shape", Shape(sig))
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vfkeeper.domain.lifecycle import InstanceStatus
-from vfkeeper.store.models import Allocation, Device, Instance, Port
+from vfkeeper.store.models import Allocation, Device, DeviceRelease, Instance, Port
 
 SRIOV_VNIC_TYPES = ("direct", "macvtap", "direct-physical")
 
@@ -78,7 +78,7 @@ def violations(session: Session) -> list[str]:
     """Every broken invariant: a device held twice, a MAC or GUID given twice, an allocation
     whose port, instance or device disagree, a bound SR-IOV port without exactly one device, an
     unbound port that keeps a binding, an instance without ports, a PF handed out whole while
-    one of its VFs is in use."""
+    one of its VFs is in use, a device both allocated and releasing."""
     allocations = list(session.scalars(select(Allocation)))
     devices = {d.id: d for d in session.scalars(
         select(Device).where(Device.id.in_(select(Allocation.device_id))))}
@@ -97,4 +97,10 @@ def violations(session: Session) -> list[str]:
     with_ports = {p.instance_id for p in ports.values()}
     found += [f"instance {i} has no ports" for i in instances if i not in with_ports]
     found += _exclusivity_problems(list(devices.values()))
+    releasing = list(session.scalars(select(DeviceRelease)))
+    found += _twice("releasing device", (r.device_id for r in releasing))
+    allocated = {a.device_id: a for a in allocations}
+    found += [f"device {r.device_id} of host {r.host_id} is both releasing (since "
+              f"{r.reason}) and allocated ({allocated[r.device_id].request_id})"
+              for r in releasing if r.device_id in allocated]
     return found

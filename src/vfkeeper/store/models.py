@@ -13,7 +13,10 @@ break them):
 * ``ports.mac`` and ``ports.guid`` are unique: no MAC or GUID is handed out twice;
 * ``allocations.request_id`` is unique and ``(port_id, incoming)`` too: a PCI request is
   satisfied at most once, and a port holds at most one device (plus, while its instance
-  migrates, one reserved on the destination).
+  migrates, one reserved on the destination);
+* ``device_releases.device_id`` is unique and references ``devices`` with ``ON DELETE
+  RESTRICT``: a released device is recorded once, and its row stays until its host's agent
+  says it gave the device back (:mod:`vfkeeper.controller.releases`).
 """
 
 from __future__ import annotations
@@ -200,6 +203,31 @@ class Allocation(Base):
     """An incoming allocation's port binding (host, ``binding:profile``, VIF), applied when the
     instance arrives."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class DeviceRelease(Base):
+    """A device freed by the controller that its host's agent has not yet given back (the old
+    domain may still hold it, with its MAC, VLAN or GUID). Never handed out while the row
+    exists; written in the transaction that deletes the allocation, deleted when the host's
+    agent reports, for a desired state at least as new as ``generation``, that it no longer
+    holds the device (or by an admin's force-release)."""
+
+    __tablename__ = "device_releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="RESTRICT"), unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    port_id: Mapped[str] = mapped_column(String(36))
+    """The port that held it (plain text: the port may be gone)."""
+    instance_id: Mapped[str] = mapped_column(String(36))
+    """The instance that held it (plain text: the instance may be gone)."""
+    generation: Mapped[int] = mapped_column(Integer)
+    """The host's desired-state generation after the bump that released the device: a report
+    answering an older one cannot clear the row."""
+    reason: Mapped[str] = mapped_column(String(64))
+    """``instance deleted``, ``port unplugged``, ``migrated away``, ``migration rolled back``."""
+    released_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Token(Base):

@@ -31,7 +31,8 @@ def router(ctx: Context) -> APIRouter:
         # another row, so none can deadlock with a claim or a delete).
         with ctx.db.write() as s:
             tasks = state.tasks if state.complete else ()  # a failed pass reports none
-            stored["tasks_ended"] = task_reports.apply_reports(s, name, tasks)
+            applied = task_reports.apply_reports(s, name, tasks)
+        stored["tasks_ended"], stored["tasks_refused"] = applied.ended, applied.refused
         return stored
 
     return r

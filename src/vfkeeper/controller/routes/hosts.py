@@ -9,10 +9,10 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from vfkeeper.controller import agent_state, hosts
+from vfkeeper.controller import agent_state, hosts, releases
 from vfkeeper.controller.auth import require_admin, require_host_access, require_viewer
 from vfkeeper.controller.context import Context
-from vfkeeper.controller.fields import HostName, HostReason
+from vfkeeper.controller.fields import DeviceAddress, HostName, HostReason
 from vfkeeper.controller.views import host_view
 from vfkeeper.store.models import Host
 
@@ -80,10 +80,21 @@ def router(ctx: Context) -> APIRouter:
     @r.delete("/{name}", status_code=204, dependencies=[require_admin(ctx.auth, "delete hosts")])
     def delete_host(name: str) -> None:
         """Forget a host with its devices and its agent's reports; 409 ``in_use`` naming the
-        instances while any is on it. An agent still running there re-registers the host
+        instances while any is on it, 409 ``conflict`` naming the count while it has
+        releasing devices. An agent still running there re-registers the host
         (its next heartbeat gets 404, and it sends its inventory)."""
         with ctx.db.write() as s:
             hosts.delete_host(s, name)
+
+    @r.post("/{name}/devices/{address}/force-release",
+            dependencies=[require_admin(ctx.auth, "force the release of devices")])
+    def force_release(name: HostName, address: DeviceAddress) -> dict[str, Any]:
+        """Free a releasing device without its host's word: the VF may still be attached to
+        the old domain and keep its old MAC, VLAN or GUID. Use it only when the host is gone
+        or the domain is known to be destroyed. 404: no such host or device; 409: the device
+        is not releasing."""
+        with ctx.db.write() as s:
+            return releases.force_release(s, hosts.get_host(s, name, lock=True), address)
 
     @r.patch("/{name}",
              dependencies=[require_admin(ctx.auth, "enable or disable hosts")])

@@ -12,6 +12,7 @@ from vfkeeper.controller.auth import require_host_access, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.desired_state import DesiredState, desired_state_of
 from vfkeeper.controller.fields import HostName, InstanceId, Physnet
+from vfkeeper.controller.releases import releasing_device_ids
 from vfkeeper.controller.views import pools_of
 from vfkeeper.store.models import Allocation, Device, Host
 
@@ -30,7 +31,8 @@ def router(ctx: Context) -> APIRouter:
             out = []
             for h in s.scalars(stmt):
                 devices = list(s.scalars(select(Device).where(Device.host_id == h.id)))
-                for pool in pools_of(devices, hosts.allocated_device_ids(s, h.id)):
+                for pool in pools_of(devices, hosts.allocated_device_ids(s, h.id),
+                                     releasing_device_ids(s, h.id)):
                     if physical_network in (None, pool["physical_network"]):
                         out.append({"host": h.name, **pool})
             return out
