@@ -332,3 +332,28 @@ def test_the_reconciler_runs_in_the_background_while_the_app_serves(
     anyio.run(serve_until_member)
     assert rec.status()["running"] is False  # stopped with the app
     assert ib.get("/v1/partitions").json()["subnet_manager"]["last_pass"]["ran"] is True
+
+
+def test_a_released_vf_stays_releasing_until_its_old_guid_left_the_partition(
+        ib: httpx.Client, ib_app: FastAPI, sm: FakeSubnetManager) -> None:
+    inst, port = boot(ib, "full", GUID_1)
+    reconciler(ib_app).run_pass()
+    host = inst["host"]
+    assert ib.delete(f"/v1/instances/{inst['id']}").status_code == 204
+    sm.make_unavailable()
+    reconciler(ib_app).run_pass()  # the SM cannot be told: the GUID is still a member
+
+    def report() -> list[dict[str, Any]]:
+        desired = ib.get(f"/v1/hosts/{host}/desired-state").json()
+        assert ib.put(f"/v1/hosts/{host}/actual-state", json={
+            "host": host, "desired_generation": desired["generation"], "ports": []}).is_success
+        return list(ib.get(f"/v1/hosts/{host}").json()["releasing"])
+
+    held = report()  # the agent has given the VF back, but its old GUID is still in 0x0a01
+    assert [r["port_id"] for r in held] == [port["id"]]
+    shown = ib.get("/v1/partitions/0x0a01").json()
+    assert [(m["guid"], m["state"]) for m in shown["wanted"]] == [(GUID_1, "pending_remove")]
+    sm.make_available()
+    reconciler(ib_app).run_pass()
+    assert sm.read().members_of(FULL) == {}
+    assert report() == []  # out of the partition: the next report frees the VF

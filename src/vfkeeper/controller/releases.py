@@ -24,7 +24,9 @@ from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import ConflictError, NotFoundError
+from vfkeeper.controller.partitions import PENDING_REMOVE
 from vfkeeper.store.models import Allocation, Device, DeviceRelease, Host, utcnow
+from vfkeeper.store.partition_models import PartitionMembership
 
 INSTANCE_DELETED = "instance deleted"
 PORT_UNPLUGGED = "port unplugged"
@@ -77,12 +79,20 @@ def held_device_ids(session: Session, host_id: int) -> set[int]:
 def clear(session: Session, host: Host, desired_generation: int, held: Collection[str]) -> int:
     """The host's agent answered ``desired_generation`` and still holds the addresses
     ``held``: forget the releases it has seen through and no longer holds. Returns how many
-    were cleared (the caller moves the host's generation when any was)."""
+    were cleared (the caller moves the host's generation when any was).
+
+    A VF whose port's GUID is still leaving a partition (the subnet manager has not confirmed
+    the removal) stays releasing too, whatever the agent says: issue 11 wants the GUID out of
+    the partition before the GUID *or the VF* goes to anyone else. A later report clears it."""
+    leaving = (select(PartitionMembership.port_id)
+               .where(PartitionMembership.state == PENDING_REMOVE,
+                      PartitionMembership.port_id.is_not(None)))
     rows = session.execute(
         select(DeviceRelease.id, Device.address)
         .join(Device, Device.id == DeviceRelease.device_id)
         .where(DeviceRelease.host_id == host.id,
-               DeviceRelease.generation <= desired_generation)).all()
+               DeviceRelease.generation <= desired_generation,
+               DeviceRelease.port_id.not_in(leaving))).all()
     done = [r.id for r in rows if r.address not in held]
     if done:
         session.execute(delete(DeviceRelease).where(DeviceRelease.id.in_(done)),
