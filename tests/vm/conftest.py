@@ -22,6 +22,7 @@ import shlex
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -242,7 +243,8 @@ class _Tier:
         self.thread.join()
         waited = time.monotonic() - waited
         if self.failure is not None:
-            self.problem = f"the harness failed: {self.failure!r}"
+            where = "".join(traceback.format_exception(self.failure)[-4:]).strip()
+            self.problem = f"the harness failed: {self.failure!r}; at: {where}"
             return
         run = self.run
         assert run is not None
