@@ -156,11 +156,11 @@ def users(session: Session, subnet: Subnet, limit: int = 10) -> list[str]:
     """Ids of the ports that use the subnet: that hold an address in it or, for SLAAC, that
     are on its network."""
     if subnet.ipv6_mode == "slaac":
-        stmt = select(Port.id).where(Port.network_id == subnet.network_id).order_by(Port.id)
+        stmt = select(Port.id).where(Port.network_id == subnet.network_id)
     else:
-        stmt = (select(PortAddress.port_id).where(PortAddress.subnet_id == subnet.id)
-                .order_by(PortAddress.port_id))
-    return list(session.scalars(stmt.limit(limit)))
+        stmt = select(PortAddress.port_id).where(PortAddress.subnet_id == subnet.id)
+    return list(session.scalars(stmt.order_by(Port.id if subnet.ipv6_mode == "slaac"
+                                              else PortAddress.port_id).limit(limit)))
 
 
 def delete_subnet(session: Session, network_key: str, key: str) -> None:

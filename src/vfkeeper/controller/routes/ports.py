@@ -11,6 +11,7 @@ from vfkeeper.controller import ports, subnets
 from vfkeeper.controller.auth import require_admin, require_viewer
 from vfkeeper.controller.context import Context
 from vfkeeper.controller.fields import InstanceId, NetworkKey, PortId
+from vfkeeper.controller.instances import with_claim_retries
 from vfkeeper.controller.partitions import port_partitions
 from vfkeeper.store.models import Port
 
@@ -24,11 +25,14 @@ def router(ctx: Context) -> APIRouter:
     def create_port(body: ports.PortCreate) -> dict[str, Any]:
         """A requested MAC/GUID is honoured if free (else 409); otherwise one is allocated when
         the port is bound. The port gets an IP address in each subnet of its network (the one
-        asked for in ``fixed_ips``, else a free one); the creation locks those subnets, so two
-        creations at once take turns rather than draw the same address."""
-        with ctx.db.write() as s:
-            port = ports.create_port(s, body, ctx.addresses)
-            return ports.port_view(port, {}, fixed_ips=subnets.addresses_of(s, [port])[port.id])
+        asked for in ``fixed_ips``, else the lowest free one); two controllers drawing the same
+        address at once is a unique-constraint failure, and the creation is tried again."""
+        def attempt(_check: bool) -> dict[str, Any]:
+            with ctx.db.write() as s:
+                port = ports.create_port(s, body, ctx.addresses)
+                return ports.port_view(port, {},
+                                       fixed_ips=subnets.addresses_of(s, [port])[port.id])
+        return with_claim_retries(ctx, attempt)
 
     @r.get("", dependencies=[viewer])
     def list_ports(
