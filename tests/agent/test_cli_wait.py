@@ -3,6 +3,8 @@ agent reports them, not merely when the task ended (the agent re-plugs them afte
 
 from __future__ import annotations
 
+import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +21,13 @@ def _ports(admin: httpx.Client, instance_id: str) -> list[tuple[str, str | None]
 
 def _each_poll_runs(monkeypatch: pytest.MonkeyPatch, hosts_of: Cluster, *hosts: str) -> None:
     """Every time the CLI waits between two polls, the agents make one pass (so the test
-    sees exactly the states the agents go through, in order)."""
-    monkeypatch.setattr("vfkeeper.cli.instance.time.sleep", lambda _s: hosts_of.run(*hosts))
+    sees exactly the states the agents go through, in order). Only the CLI's ``time`` is
+    replaced: patching ``time.sleep`` itself made every thread that sleeps (the VM tier's QEMU
+    watcher, ``Popen.wait``) run these agents too, after this test's files were gone."""
+    cli_time = types.ModuleType("time")
+    cli_time.__dict__.update(time.__dict__)
+    cli_time.sleep = lambda _s: hosts_of.run(*hosts)  # type: ignore[attr-defined]
+    monkeypatch.setattr("vfkeeper.cli.instance.time", cli_time)
 
 
 def test_resume_wait_returns_when_the_ports_are_plugged_back(
