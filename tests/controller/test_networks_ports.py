@@ -14,7 +14,7 @@ def _net(api: httpx.Client, name: str, seg: dict[str, object], physnet: str = "p
 
 
 @pytest.mark.parametrize("seg", [{"type": "flat"}, {"type": "vlan", "id": 1},
-                                 {"type": "vlan", "id": 4094}, {"type": "pkey", "id": "0x7fff"},
+                                 {"type": "vlan", "id": 4094}, {"type": "pkey", "id": "0x7ffe"},
                                  {"type": "pkey", "id": 1, "full_membership": True}])
 def test_valid_segmentations_are_accepted(api: httpx.Client, seg: dict[str, object]) -> None:
     _net(api, "n", seg)
@@ -26,7 +26,9 @@ def test_valid_segmentations_are_accepted(api: httpx.Client, seg: dict[str, obje
     ("seg", "says"),
     [({"type": "vlan", "id": 0}, "outside 1-4094"), ({"type": "vlan", "id": 4095}, "1-4094"),
      ({"type": "vlan"}, "needs a segmentation id"), ({"type": "flat", "id": 5}, "flat"),
-     ({"type": "pkey", "id": 0}, "0x0001-0x7fff"),
+     ({"type": "pkey", "id": 0}, "0x0001-0x7ffe"),
+     ({"type": "pkey", "id": "0x7fff"}, "0x7fff is the default partition"),
+     ({"type": "pkey", "id": 0xFFFF}, "membership bit"),
      ({"type": "pkey", "id": "0x8001"}, "set full_membership=true"),
      ({"type": "vxlan", "id": 5}, "type")],
 )

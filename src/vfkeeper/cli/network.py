@@ -48,7 +48,7 @@ def create(
     physical_network: str = typer.Option(..., "--physical-network"),
     segmentation: str = typer.Option("flat", "--type", help="flat, vlan or pkey."),
     seg_id: str | None = typer.Option(None, "--id", metavar="N|0xN",
-                                      help="VLAN id 1-4094, or PKey 0x0001-0x7fff."),
+                                      help="VLAN id 1-4094, or PKey 0x0001-0x7ffe."),
     full_membership: bool = typer.Option(False, "--full-membership",
                                          help="PKey: full partition member."),
     shared: bool = typer.Option(False, "--shared",

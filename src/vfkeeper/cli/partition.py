@@ -20,7 +20,7 @@ def pkey_argument(value: str) -> str:
     """A PKey in hex, with or without ``0x``; refused here unless it is one."""
     text = value.strip().lower().removeprefix("0x")
     if not text or len(text) > 4 or any(c not in "0123456789abcdef" for c in text) or \
-            not 0x0001 <= int(text, 16) <= 0x7FFF:
+            not 0x0001 <= int(text, 16) <= 0x7FFE:
         raise typer.BadParameter(f"{value!r} is not a PKey: give it in hex, 0x0001 to 0x7ffe "
                                  "(e.g. 0x0a01)", param_hint="PKEY")
     return f"{int(text, 16):#06x}"

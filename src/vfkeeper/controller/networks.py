@@ -1,7 +1,8 @@
 """Networks: a physical network plus a segmentation (flat, VLAN or InfiniBand PKey) and an MTU.
 
-VLAN ids are 1-4094. PKeys are the 15-bit partition number 0x0001-0x7fff; full membership (the
-top bit, 0x8000) is the separate ``full_membership`` flag, so ``0x8001`` is refused with a hint.
+VLAN ids are 1-4094. PKeys are the 15-bit partition number 0x0001-0x7ffe (0x7fff is the default
+partition, which the subnet manager owns and every port is already in); full membership (the top
+bit, 0x8000) is the separate ``full_membership`` flag, so ``0x8001`` is refused with a hint.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from vfkeeper.controller.errors import AlreadyExistsError, InUseError, NotFoundError
 from vfkeeper.controller.fields import NetworkName, Physnet
+from vfkeeper.sm.errors import InvalidPartitionError
+from vfkeeper.sm.protocol import check_pkey
 from vfkeeper.store.models import Network, Port
 
 SegmentationType = Literal["flat", "vlan", "pkey"]
@@ -25,7 +28,7 @@ class Segmentation(BaseModel):
 
     type: SegmentationType
     id: int | None = None
-    """VLAN id (1-4094) or PKey (0x0001-0x7fff; JSON numbers or "0x..." strings)."""
+    """VLAN id (1-4094) or PKey (0x0001-0x7ffe; JSON numbers or "0x..." strings)."""
     full_membership: bool = False
     """PKeys only: the port is a full member of the partition (PKey | 0x8000)."""
     shared: bool = False
@@ -61,8 +64,11 @@ class Segmentation(BaseModel):
             raise ValueError(
                 f"PKey {self.id:#06x} has the full-membership bit set: give the partition "
                 f"{self.id & 0x7FFF:#06x} and set full_membership=true")
-        elif not 1 <= self.id <= 0x7FFF:
-            raise ValueError(f"PKey {self.id:#x} is outside 0x0001-0x7fff")
+        else:
+            try:
+                check_pkey(self.id)
+            except InvalidPartitionError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 

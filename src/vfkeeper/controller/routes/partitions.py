@@ -19,7 +19,7 @@ PkeyText = Annotated[str, Path(max_length=6, description="The PKey in hex: 0x0a0
 
 def _pkey(text: str) -> int:
     pkey = pt.parse_pkey_text(text)
-    if pkey is None or not 0x0001 <= pkey <= 0x7FFF:
+    if pkey is None or not 0x0001 <= pkey <= 0x7FFE:
         raise InvalidInputError("pkey", f"{text!r} is not a PKey: give it in hex, from 0x0001 "
                                 "to 0x7ffe (e.g. 0x0a01)")
     return pkey
